@@ -1,0 +1,113 @@
+// Package cli holds mmm's commands, one kong struct and one file each. Commands
+// return errors; Main maps them to exit codes.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+// Exit codes, shared by every command (Terraform's -detailed-exitcode contract).
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitChanges = 2 // plan --detailed-exitcode: there is something to do
+)
+
+// ExitError carries an exit code through a command's error return. A nil Err
+// with a non-zero Code means "exit quietly with this code": the command has
+// already said everything.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Globals are the flags every command shares.
+type Globals struct {
+	Config   string            `help:"Topology file or directory of .hcl files." env:"MMM_CONFIG" default:"." type:"path" short:"c"`
+	Var      map[string]string `help:"Set a variable (NAME=VALUE); also MMM_VAR_NAME in the environment." placeholder:"NAME=VALUE"`
+	LogLevel string            `help:"Log level: debug, info, warn, error." env:"MMM_LOG_LEVEL" default:"info" enum:"debug,info,warn,error"`
+
+	Stdout  io.Writer    `kong:"-"`
+	Stderr  io.Writer    `kong:"-"`
+	Stdin   io.Reader    `kong:"-"`
+	Logger  *slog.Logger `kong:"-"`
+	Version string       `kong:"-"`
+}
+
+// CLI is the whole command line.
+type CLI struct {
+	Globals
+
+	Version VersionCmd `cmd:"" help:"Print the version."`
+	Lab     LabCmd     `cmd:"" help:"Run a local lab of real MariaDB servers for the file's hosts."`
+}
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, version string) int {
+	return Run(args, version, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// Run is Main with explicit streams, for tests (testscript).
+func Run(args []string, version string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c CLI
+	exitCode := -1
+	parser, err := kong.New(&c,
+		kong.Name("mmm"),
+		kong.Description("Keep a MySQL/MariaDB multi-master cluster in the shape one HCL file declares."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exitCode = code }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "mmm:", err)
+		return ExitFailure
+	}
+	kctx, err := parser.Parse(args)
+	if exitCode >= 0 { // --help and friends
+		return exitCode
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "mmm:", err)
+		return ExitFailure
+	}
+	c.Globals.Stdout, c.Globals.Stderr, c.Globals.Stdin = stdout, stderr, stdin
+	c.Globals.Version = version
+	c.Globals.Logger = newLogger(stderr, c.Globals.LogLevel)
+	slog.SetDefault(c.Globals.Logger)
+
+	err = kctx.Run(&c.Globals)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			fmt.Fprintln(stderr, "mmm:", ee.Err)
+		}
+		return ee.Code
+	}
+	fmt.Fprintln(stderr, "mmm:", err)
+	return ExitFailure
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

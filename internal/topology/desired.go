@@ -1,0 +1,260 @@
+// Package topology is mmm's domain model: the desired shape of a cluster (decoded
+// from HCL by package schema) and the live state of one (read by package inspect).
+// It knows nothing of HCL or SQL and imports nothing of ours, so every other
+// package can speak it.
+package topology
+
+import (
+	"sort"
+	"time"
+)
+
+// HostMode is a host's place in the cluster.
+type HostMode string
+
+const (
+	ModeMaster HostMode = "master"
+	ModeSlave  HostMode = "slave"
+)
+
+// RoleMode says how a role's IPs are placed.
+type RoleMode string
+
+const (
+	// RoleExclusive: one IP, on one host at a time (the writer).
+	RoleExclusive RoleMode = "exclusive"
+	// RoleBalanced: the IPs are spread over the ONLINE hosts of the role.
+	RoleBalanced RoleMode = "balanced"
+)
+
+// Ensure says whether a declared account must exist or must be gone.
+type Ensure string
+
+const (
+	EnsurePresent Ensure = "present"
+	EnsureAbsent  Ensure = "absent"
+)
+
+// Cluster is the desired state: everything one topology file declares.
+type Cluster struct {
+	Name             string
+	Flavor           string // "mariadb" | "mysql"
+	ActiveMasterRole string
+
+	// Hosts in declaration order; names are unique.
+	Hosts       []*Host
+	Replication Replication
+	Users       []*User
+	Roles       []*Role
+	Agent       Agent
+	Monitor     Monitor
+	Checks      []*Check
+}
+
+// Host is one data node.
+type Host struct {
+	Name      string
+	Address   string // IPv4 address, no port
+	Port      int
+	Mode      HostMode
+	Peer      string // the other master, for ModeMaster
+	ServerID  uint32 // 0 = let mmm choose (see ServerIDFor)
+	Interface string // where VIPs go
+	Admin     Account
+	Bootstrap *Bootstrap // nil: the host is expected to have data already
+}
+
+// Account is a user name and password mmm itself connects with.
+type Account struct {
+	User     string
+	Password Secret
+}
+
+// Bootstrap asks mmm to give an empty server a copy of the data first.
+type Bootstrap struct {
+	Donor  string // host name; "" = a healthy slave
+	Method string // "logical" | "physical"
+}
+
+// Replication holds the settings every replication channel gets.
+type Replication struct {
+	User            string // name of a User block
+	SemiSync        bool
+	SemiSyncTimeout time.Duration
+	ConnectRetry    time.Duration
+	Heartbeat       time.Duration
+	SSL             bool
+	SSLCA           string
+	SSLCert         string
+	SSLKey          string
+}
+
+// User is one declared account. Grants are authoritative: privileges that are not
+// declared here are revoked.
+type User struct {
+	Name     string
+	Host     string
+	Password Secret
+	Grants   []Grant
+	Ensure   Ensure
+}
+
+// Key is the account as MySQL names it: 'name'@'host'.
+func (u *User) Key() string { return AccountKey(u.Name, u.Host) }
+
+// AccountKey is the map key for an account, quoted the way MySQL prints it.
+func AccountKey(name, host string) string { return "'" + name + "'@'" + host + "'" }
+
+// Grant is the privileges of an account on one object.
+//
+// On is canonical: "*.*", "db.*", "db.tbl" with no quoting. Privileges are upper
+// case, single spaces ("REPLICATION SLAVE"), sorted, and never "ALL" (expanded by
+// the flavor) or "USAGE" (which is no privilege). Column privileges are written
+// "SELECT (a, b)".
+type Grant struct {
+	On              string
+	Privileges      []string
+	WithGrantOption bool
+}
+
+// Role is a set of virtual IPs that follow healthy hosts.
+type Role struct {
+	Name   string
+	Mode   RoleMode
+	Hosts  []string
+	IPs    []string
+	Prefer string
+}
+
+// Agent configures `mmm agent` on every data node.
+type Agent struct {
+	Port    int
+	Token   Secret
+	TLSCert string
+	TLSKey  string
+}
+
+// Monitor configures `mmm watch`.
+type Monitor struct {
+	Listen        string
+	Token         Secret
+	CheckPeriod   time.Duration
+	TrapPeriod    time.Duration
+	Lease         time.Duration
+	AutoSetOnline time.Duration
+	FlapCount     int
+	FlapDuration  time.Duration
+	PingIPs       []string
+	StateFile     string
+	FailBack      bool // move the writer back to prefer when it returns
+	PreFailover   []string
+	PostFailover  []string
+}
+
+// Check is one health check. Builtin names are ping, mysql, rep_threads and
+// rep_backlog; any other name must have a Command.
+type Check struct {
+	Name       string
+	Period     time.Duration
+	TrapPeriod time.Duration
+	Timeout    time.Duration
+	MaxBacklog int
+	Command    []string
+}
+
+// Host returns the host called name, or nil.
+func (c *Cluster) Host(name string) *Host {
+	for _, h := range c.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// Role returns the role called name, or nil.
+func (c *Cluster) Role(name string) *Role {
+	for _, r := range c.Roles {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// User returns the declared account name@host, or nil.
+func (c *Cluster) User(name, host string) *User {
+	for _, u := range c.Users {
+		if u.Name == name && u.Host == host {
+			return u
+		}
+	}
+	return nil
+}
+
+// ReplicationUser returns the account replicas connect with, or nil.
+// Replication.User names a user block by its account name.
+func (c *Cluster) ReplicationUser() *User {
+	for _, u := range c.Users {
+		if u.Name == c.Replication.User && u.Ensure != EnsureAbsent {
+			return u
+		}
+	}
+	return nil
+}
+
+// Masters returns the master hosts in declaration order.
+func (c *Cluster) Masters() []*Host {
+	var out []*Host
+	for _, h := range c.Hosts {
+		if h.Mode == ModeMaster {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// WriterRole returns the active master role, or nil.
+func (c *Cluster) WriterRole() *Role { return c.Role(c.ActiveMasterRole) }
+
+// ServerIDFor returns the server_id a host must have: the declared one, or one
+// derived from its position so that ids are stable and unique within a file.
+func (c *Cluster) ServerIDFor(h *Host) uint32 {
+	if h.ServerID != 0 {
+		return h.ServerID
+	}
+	used := map[uint32]bool{}
+	for _, o := range c.Hosts {
+		if o.ServerID != 0 {
+			used[o.ServerID] = true
+		}
+	}
+	next := uint32(1)
+	for _, o := range c.Hosts {
+		if o.ServerID != 0 {
+			continue
+		}
+		for used[next] {
+			next++
+		}
+		if o == h {
+			return next
+		}
+		used[next] = true
+	}
+	return 0
+}
+
+// SortedPrivileges returns privs upper-cased, de-duplicated and sorted.
+func SortedPrivileges(privs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range privs {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
