@@ -1,0 +1,230 @@
+// Package labtest gives a Go test package one lab of real MariaDB servers:
+//
+//	func TestMain(m *testing.M) {
+//		labtest.Main(m, "../../examples/lab/mmm.hcl", labtest.Subnet("198.18.2"))
+//	}
+//
+//	func TestSomething(t *testing.T) {
+//		l := labtest.Get(t) // skips when the lab could not start
+//		…
+//	}
+//
+// The lab starts once before the package's tests and is torn down after them,
+// also when they fail. A test that panics or a test binary that is killed (go
+// test -timeout) takes the process down with it; for that case a small reaper
+// process, started from the same test binary, tears the lab down as soon as
+// the test process is gone.
+//
+// Without root or mariadbd, Get skips with the reason. With MMM_REQUIRE_LAB=1 a
+// lab that cannot start is a failure instead (CI sets it).
+package labtest
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/lab"
+	"github.com/mysql-mmm/mmm/internal/topology"
+	"github.com/mysql-mmm/mmm/schema"
+)
+
+// RequireEnv, set to 1, turns a lab that cannot start from a skip into a failure.
+const RequireEnv = "MMM_REQUIRE_LAB"
+
+// reaperEnv marks the re-executed test binary that waits to clean up.
+const reaperEnv = "MMM_LABTEST_REAPER_DIR"
+
+// Option changes the cluster or the lab before it starts.
+type Option func(*config)
+
+type config struct {
+	subnet  string
+	modify  []func(*topology.Cluster)
+	labOpts lab.Options
+}
+
+// Subnet moves the file's hosts, VIPs, ping_ips and user host patterns to another
+// /24 ("198.18.2"), so each package's lab has its own (see the allocation in
+// the README) and packages can run their labs at the same time.
+func Subnet(firstThreeOctets string) Option {
+	return func(c *config) { c.subnet = firstThreeOctets }
+}
+
+// Modify changes the loaded cluster before the lab starts (after Subnet).
+func Modify(f func(*topology.Cluster)) Option {
+	return func(c *config) { c.modify = append(c.modify, f) }
+}
+
+// LabOptions sets the lab's options (state dir, timeouts).
+func LabOptions(o lab.Options) Option {
+	return func(c *config) { c.labOpts = o }
+}
+
+var (
+	mainCalled bool
+	current    *lab.Lab
+	startErr   error
+)
+
+// Main starts the lab, runs the package's tests and tears the lab down, then
+// exits with the tests' code. Call it from TestMain.
+func Main(m *testing.M, configPath string, opts ...Option) {
+	if dir := os.Getenv(reaperEnv); dir != "" {
+		reap(dir)
+		os.Exit(0)
+	}
+	os.Exit(run(m, configPath, opts))
+}
+
+func run(m *testing.M, configPath string, opts []Option) int {
+	mainCalled = true
+	flag.Parse()
+	if testing.Short() {
+		startErr = fmt.Errorf("-short: the lab is not started")
+		return m.Run()
+	}
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	l, err := start(configPath, cfg)
+	if err != nil {
+		startErr = err
+		if os.Getenv(RequireEnv) == "1" {
+			fmt.Fprintf(os.Stderr, "labtest: the lab did not start and %s=1: %v\n", RequireEnv, err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "labtest: lab tests will be skipped: %v\n", err)
+		return m.Run()
+	}
+	current = l
+	return runWithLab(m, l)
+}
+
+func runWithLab(m *testing.M, l *lab.Lab) (code int) {
+	stopReaper := startReaper(l.Dir())
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "labtest: panic: %v\n", r)
+			code = 1
+		}
+		if err := l.Down(context.Background()); err != nil {
+			fmt.Fprintf(os.Stderr, "labtest: tearing down lab %s: %v\n", l.ID(), err)
+			code = 1
+		}
+		stopReaper()
+	}()
+	return m.Run()
+}
+
+func start(configPath string, cfg config) (l *lab.Lab, err error) {
+	if err := lab.Check(); err != nil {
+		return nil, err
+	}
+	c, err := load(configPath)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.subnet != "" {
+		if err := lab.RewriteSubnet(c, cfg.subnet); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range cfg.modify {
+		f(c)
+	}
+	l, err = lab.New(c, cfg.labOpts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := l.Up(ctx); err != nil {
+		if downErr := l.Down(context.Background()); downErr != nil {
+			fmt.Fprintf(os.Stderr, "labtest: tearing down the half-started lab %s: %v\n", l.ID(), downErr)
+		}
+		return nil, fmt.Errorf("lab up: %w", err)
+	}
+	return l, nil
+}
+
+func load(path string) (c *topology.Cluster, err error) {
+	// The loader may still be a stub in a work tree under construction.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("load %s: %v", path, r)
+		}
+	}()
+	loader := schema.NewLoader(schema.Options{RequireSecrets: true})
+	c, diags := loader.Load(path)
+	if diags.HasErrors() {
+		var buf bytes.Buffer
+		_ = loader.WriteDiagnostics(&buf, diags)
+		return nil, fmt.Errorf("load %s:\n%s", path, buf.String())
+	}
+	return c, nil
+}
+
+// Get returns the package's lab. It skips the test when the lab could not start,
+// or fails it when MMM_REQUIRE_LAB=1.
+func Get(t testing.TB) *lab.Lab {
+	t.Helper()
+	if !mainCalled {
+		t.Fatal("labtest.Get: call labtest.Main from the package's TestMain")
+	}
+	if startErr != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("the lab did not start (%s=1): %v", RequireEnv, startErr)
+		}
+		t.Skipf("no lab: %v", startErr)
+	}
+	return current
+}
+
+// startReaper re-executes the test binary as a reaper that tears the lab down
+// when our end of its stdin closes without a word, i.e. when this process died
+// before its own teardown. The returned func tells it all is done and waits.
+func startReaper(dir string) func() {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return func() {}
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), reaperEnv+"="+dir)
+	cmd.Stdin = r
+	// Its own process group: a Ctrl-C to `go test` must not kill it before it
+	// cleaned up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return func() {}
+	}
+	r.Close()
+	return func() {
+		_, _ = w.Write([]byte("done\n"))
+		w.Close()
+		_ = cmd.Wait()
+	}
+}
+
+func reap(dir string) {
+	msg, _ := io.ReadAll(os.Stdin)
+	if bytes.HasPrefix(msg, []byte("done")) {
+		return
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return
+	}
+	if err := lab.DownDir(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "labtest reaper: %v\n", err)
+	}
+}
