@@ -1,0 +1,62 @@
+# mmm — build, test and demo. `make demo` and `make test` install what is missing
+# (mariadb-server, mariadb-client, iproute2) with apt-get; run them as root.
+
+GO        ?= go
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+BIN       := bin/mmm
+DEMO      := examples/lab
+# The demo's hosts (examples/lab/mmm.hcl) and its lab-only admin password.
+DEMO_HOSTS := 198.18.0.11 198.18.0.12 198.18.0.13 198.18.0.14
+DEMO_ADMIN_PASSWORD := lab-admin-secret
+
+.PHONY: all build test demo bench lint lab-down deps
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mmm
+
+# Unit tests and the lab integration tests (real MariaDB servers in network
+# namespaces; each package's lab has its own /24, see README "Lab").
+test: deps
+	$(GO) test -count=1 -timeout 15m ./...
+
+demo: deps build
+	$(BIN) lab up --config $(DEMO)
+	@for addr in $(DEMO_HOSTS); do \
+		echo "--- mariadb -h $$addr -u root"; \
+		MYSQL_PWD='$(DEMO_ADMIN_PASSWORD)' mariadb --no-defaults -h $$addr -P 3306 -u root \
+			--connect-timeout=5 -e 'SELECT @@server_id, @@version' || exit 1; \
+	done
+	@echo "The lab keeps running: $(BIN) lab status --config $(DEMO); make lab-down removes it."
+
+bench:
+	$(GO) test -run '^$$' -bench . ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+lab-down: build
+	$(BIN) lab down --config $(DEMO)
+
+# Debian/Ubuntu packages the lab needs. Nothing of ours uses Debian's own MariaDB
+# service: every lab server runs with its own --defaults-file and data dir inside
+# a namespace. policy-rc.d keeps the package's postinst from starting that
+# service (on a fresh machine it would sit on 127.0.0.1:3306 for nothing).
+deps:
+	@missing=""; \
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
+	command -v mariadb >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
+	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$$missing iproute2"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "missing:$$missing; run as root (or install them) to continue" >&2; exit 1; fi; \
+	echo "installing:$$missing"; \
+	policy=""; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; policy=1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; rc=$$?; \
+	if [ -n "$$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	exit $$rc
