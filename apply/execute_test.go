@@ -141,9 +141,9 @@ func TestGuardFailsStepWithoutRunningIt(t *testing.T) {
 func TestIsSelect(t *testing.T) {
 	for q, want := range map[string]bool{
 		"SELECT MASTER_GTID_WAIT('0-1-5', 10)": true,
-		"  select 1":                            true,
-		"SET GLOBAL read_only = ON":             false,
-		"SEL":                                   false,
+		"  select 1":                           true,
+		"SET GLOBAL read_only = ON":            false,
+		"SEL":                                  false,
 	} {
 		if got := isSelect(q); got != want {
 			t.Errorf("isSelect(%q) = %v", q, got)

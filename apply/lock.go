@@ -16,7 +16,7 @@ var ErrLocked = errors.New("another mmm apply is running on this cluster")
 // Lock is the cluster-wide apply lock: a named MySQL lock (GET_LOCK) held on a
 // dedicated connection to every reachable host. Config management may run
 // `mmm apply` from several machines at once; a lock in the servers is the one
-// place they all see. Hosts are locked in declaration order, so two appliers
+// place they all see. Hosts are locked in name order, so two appliers
 // cannot deadlock, and any two appliers that share one reachable host
 // serialise. The lock dies with its connections, so a killed apply never
 // leaves it behind.
