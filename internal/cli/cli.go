@@ -53,8 +53,10 @@ type Globals struct {
 type CLI struct {
 	Globals
 
-	Version VersionCmd `cmd:"" help:"Print the version."`
-	Lab     LabCmd     `cmd:"" help:"Run a local lab of real MariaDB servers for the file's hosts."`
+	Version  VersionCmd  `cmd:"" help:"Print the version."`
+	Validate ValidateCmd `cmd:"" help:"Check the topology offline (no server, no secrets needed)."`
+	Fmt      FmtCmd      `cmd:"" help:"Rewrite topology files in the canonical format."`
+	Lab      LabCmd      `cmd:"" help:"Run a local lab of real MariaDB servers for the file's hosts."`
 }
 
 // Main runs the command line and returns the exit code.
