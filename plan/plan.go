@@ -4,6 +4,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -38,25 +39,59 @@ const (
 	KindWaitCatchUp   Kind = "wait_catch_up"
 	KindKillClients   Kind = "kill_clients"
 	KindRestartNeeded Kind = "restart_needed" // reported, never executed
+	// KindResetBinlog discards the binary log of a host that never replicated and
+	// holds no data (RESET MASTER), so transactions written locally while it was
+	// provisioned cannot collide with the writer's GTIDs once it replicates.
+	KindResetBinlog Kind = "reset_binlog"
 )
 
 // Statement is one SQL statement. Text is what people and plan files see, with
 // every secret replaced by <redacted>; the executable form lives in an
 // unexported field and so never reaches JSON or a saved plan.
+//
+// In JSON (plan output and plan files) a Statement is a plain string: its Text.
 type Statement struct {
-	Text string `json:"sql"`
+	Text string
 	exec string
+}
+
+// MarshalJSON writes the shown text only; the executable form never leaves the process.
+func (s Statement) MarshalJSON() ([]byte, error) { return json.Marshal(s.Text) }
+
+// UnmarshalJSON reads the shown text; a statement read back from a file has no
+// secrets (see NeedsSecret).
+func (s *Statement) UnmarshalJSON(b []byte) error {
+	*s = Statement{}
+	return json.Unmarshal(b, &s.Text)
+}
+
+// NeedsSecret reports whether the statement shows a redacted secret but no
+// longer carries it (it was loaded from a plan file): apply must take the
+// executable form from a fresh Diff of the same step ID.
+func (s Statement) NeedsSecret() bool {
+	return s.exec == "" && strings.Contains(s.Text, Redacted)
+}
+
+// Redacted is what a secret looks like in a shown statement.
+const Redacted = "<redacted>"
+
+// secretSQL makes a statement prefix + secret + suffix, the secret quoted as a
+// string literal. Unlike SQLWithSecret it is safe when the prefix contains
+// "%s" (an account host such as '%s%').
+func secretSQL(prefix, secret, suffix string) Statement {
+	return Statement{Text: prefix + Redacted + suffix, exec: prefix + QuoteString(secret) + suffix}
 }
 
 // SQL makes a statement without secrets.
 func SQL(text string) Statement { return Statement{Text: text} }
 
 // SQLWithSecret makes a statement from a template where each "%s" is a secret
-// value; values are quoted as SQL string literals.
+// value; values are quoted as SQL string literals. The template must contain
+// no other "%s" (beware of account hosts with '%').
 func SQLWithSecret(template string, secrets ...string) Statement {
 	shown, exec := template, template
 	for _, s := range secrets {
-		shown = strings.Replace(shown, "%s", "<redacted>", 1)
+		shown = strings.Replace(shown, "%s", Redacted, 1)
 		exec = strings.Replace(exec, "%s", QuoteString(s), 1)
 	}
 	return Statement{Text: shown, exec: exec}
@@ -92,9 +127,13 @@ type Step struct {
 	Change  string `json:"change"`  // "read_only = false -> true"
 	Why     string `json:"why,omitempty"`
 
-	Statements []Statement `json:"statements,omitempty"`
+	// Statements run in order on ONE session of Host (they may set session
+	// variables such as sql_log_bin for the ones after them).
+	Statements []Statement `json:"sql,omitempty"`
 	// VIP steps: the address, interface and agent the step talks to.
 	VIP *VIPStep `json:"vip,omitempty"`
+	// Wait steps (KindWaitCatchUp): what Host must have applied first.
+	Wait *WaitStep `json:"wait,omitempty"`
 
 	DependsOn []string `json:"depends_on,omitempty"`
 	// Unsafe steps (demote a healthy writer, drop an account, overwrite data)
@@ -110,6 +149,33 @@ type VIPStep struct {
 	Interface string `json:"interface"`
 	From      string `json:"from,omitempty"`
 	To        string `json:"to,omitempty"`
+}
+
+// WaitStep says: wait until Host has applied everything Source had written
+// when the wait starts (read Source's GTID position at that moment, after the
+// steps this one depends on, then MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET
+// on Host), for at most Timeout; fail the step when the time runs out.
+type WaitStep struct {
+	Source  string   `json:"source"`
+	Timeout Duration `json:"timeout"`
+}
+
+// Duration is a time.Duration that reads and writes as "30s" in JSON.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // Severity of a Problem.
@@ -129,6 +195,10 @@ type Problem struct {
 	Summary  string   `json:"summary"`
 	Detail   string   `json:"detail,omitempty"`
 }
+
+// FormatVersion is the version of the JSON schema (docs/plan-json.md) of
+// `mmm plan --json` and of saved plan files. Bump it on any incompatible change.
+const FormatVersion = 1
 
 // Plan is the ordered set of steps that takes Live to Desired.
 type Plan struct {
@@ -166,4 +236,52 @@ func (p *Plan) Changes() int {
 		}
 	}
 	return n
+}
+
+// Summary counts the changing steps by symbol, for "Plan: 1 to add, 2 to
+// change, 0 to destroy." VIP moves count as changes.
+type Summary struct {
+	Add     int `json:"add"`
+	Change  int `json:"change"`
+	Destroy int `json:"destroy"`
+}
+
+// Summary counts p's changing steps.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, st := range p.Steps {
+		if st.Kind == KindRestartNeeded {
+			continue
+		}
+		switch st.Symbol {
+		case Create:
+			s.Add++
+		case Delete:
+			s.Destroy++
+		default:
+			s.Change++
+		}
+	}
+	return s
+}
+
+// Unsafe returns the steps that need --allow-unsafe.
+func (p *Plan) Unsafe() []Step {
+	var out []Step
+	for _, s := range p.Steps {
+		if s.Unsafe {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Step returns the step with the given ID, or nil.
+func (p *Plan) Step(id string) *Step {
+	for i := range p.Steps {
+		if p.Steps[i].ID == id {
+			return &p.Steps[i]
+		}
+	}
+	return nil
 }
