@@ -176,7 +176,7 @@ func stripQuoted(s string) string {
 	return b.String()
 }
 
-// unquoteIdent removes `backticks` ('' and "" too), undoubling the quote inside.
+// unquoteIdent removes `backticks` (” and "" too), undoubling the quote inside.
 func unquoteIdent(s string) string {
 	if len(s) >= 2 {
 		q := s[0]

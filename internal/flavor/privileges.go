@@ -1,6 +1,7 @@
 package flavor
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -139,6 +140,8 @@ func mysqlDynamic(f Flavor) []string {
 		out = append(out, "TRANSACTION_GTID_TAG")
 	}
 	if f.Min(8, 4, 0) {
+		// SET_USER_ID gave way to SET_ANY_DEFINER (8.2) and is gone in 8.4.
+		out = slices.DeleteFunc(out, func(p string) bool { return p == "SET_USER_ID" })
 		out = append(out, "FLUSH_PRIVILEGES", "OPTIMIZE_LOCAL_TABLE")
 	}
 	return out
