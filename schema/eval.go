@@ -191,9 +191,10 @@ func (e *evaluator) reportUnset(a *hcl.Attribute, marks cty.ValueMarks) {
 	}
 	sort.Slice(unset, func(i, j int) bool { return unset[i].desc < unset[j].desc })
 	for _, u := range unset {
-		sev, detail := hcl.DiagWarning, fmt.Sprintf("%s: %s has no value, so it was not checked. Commands that connect need it: %s.", u.why, a.Name, u.fix)
+		why := capitalize(u.why)
+		sev, detail := hcl.DiagWarning, fmt.Sprintf("%s: %s has no value, so it was not checked. Commands that connect need it: %s.", why, a.Name, u.fix)
 		if e.l.opts.RequireSecrets {
-			sev, detail = hcl.DiagError, fmt.Sprintf("%s: %s needs a value to connect; %s.", u.why, a.Name, u.fix)
+			sev, detail = hcl.DiagError, fmt.Sprintf("%s: %s needs a value to connect; %s.", why, a.Name, u.fix)
 		}
 		e.add(&hcl.Diagnostic{Severity: sev, Summary: u.desc + " has no value", Detail: detail, Subject: a.Expr.Range().Ptr()})
 	}

@@ -84,6 +84,8 @@ func (b *builder) module(parent *evaluator, m *moduleSpec) ([]userIn, []roleIn, 
 	}
 	for _, v := range spec.Variables {
 		if _, given := attrs[v.Name]; !given && v.Default == nil {
+			// unknown without an unset mark: no second warning where it is used
+			inputs[v.Name] = cty.UnknownVal(cty.DynamicPseudoType)
 			b.errorf(m.DefRange.Ptr(), "Missing module input",
 				"Module %q (%s) needs %s = … in this block: variable %q has no default.", m.Name, src, v.Name, v.Name)
 		}
