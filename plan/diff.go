@@ -120,9 +120,17 @@ type differ struct {
 
 func (d *differ) run() {
 	for _, h := range d.c.Hosts {
+		info := HostInfo{Name: h.Name, Address: hostPort(h), Mode: string(h.Mode)}
 		if lh := d.liveHost(h.Name); lh == nil || !lh.Reachable {
 			d.unreachable(h)
+			info.Error = "not inspected"
+			if lh != nil && lh.Error != "" {
+				info.Error = lh.Error
+			}
+		} else {
+			info.Reachable = true
 		}
+		d.p.Hosts = append(d.p.Hosts, info)
 	}
 	d.chooseWriter()
 	d.p.Writer = d.writer
@@ -163,8 +171,6 @@ func (d *differ) reachable(h *topology.Host) *topology.LiveHost {
 	}
 	return lh
 }
-
-func (d *differ) dialect(h *topology.Host) dialect { return dialectFor(d.c.Flavor, d.liveHost(h.Name)) }
 
 func (d *differ) note(format string, args ...any) {
 	d.p.Notes = append(d.p.Notes, fmt.Sprintf(format, args...))
@@ -308,17 +314,17 @@ func (d *differ) variables() {
 		if want := d.c.ServerIDFor(h); want != 0 && lh.ServerID != want {
 			from, to := strconv.FormatUint(uint64(lh.ServerID), 10), strconv.FormatUint(uint64(want), 10)
 			why := "server_ids must differ: replication drops events carrying its own server_id, which is what stops the masters' loop."
-			if sql.mariadb {
+			if sql.mariadb() {
 				setVar("server_id", from, to, why+" Runtime only: also set server_id = "+to+" in the server's configuration.",
-					sql.setGlobal("server_id", to))
+					sql.setGlobal("server_id", want))
 			} else {
 				restart("server_id", from, to, why)
 			}
 		}
-		if sql.mariadb {
+		if sql.mariadb() {
 			if !lh.GTIDStrictMode {
 				setVar("gtid_strict_mode", "OFF", "ON", "Refuse out-of-order GTIDs instead of silently diverging.",
-					sql.setGlobal("gtid_strict_mode", "ON"))
+					sql.setGlobal("gtid_strict_mode", true))
 			}
 		} else if !strings.EqualFold(lh.GTIDMode, "ON") || !lh.GTIDStrictMode {
 			restart("gtid_mode", orDefault(lh.GTIDMode, "OFF"), "ON", "mmm replicates with GTID auto-positioning (gtid_mode = ON, enforce_gtid_consistency = ON).")
@@ -338,12 +344,12 @@ func (d *differ) variables() {
 			if lh.AutoIncrementIncrement != inc {
 				setVar("auto_increment_increment", strconv.Itoa(lh.AutoIncrementIncrement), strconv.Itoa(inc),
 					"Masters interleave auto-increment values so their rows never collide.",
-					sql.setGlobal("auto_increment_increment", strconv.Itoa(inc)))
+					sql.setGlobal("auto_increment_increment", inc))
 			}
 			if lh.AutoIncrementOffset != off {
 				setVar("auto_increment_offset", strconv.Itoa(lh.AutoIncrementOffset), strconv.Itoa(off),
 					"Masters interleave auto-increment values so their rows never collide.",
-					sql.setGlobal("auto_increment_offset", strconv.Itoa(off)))
+					sql.setGlobal("auto_increment_offset", off))
 			}
 		}
 
@@ -361,7 +367,7 @@ func (d *differ) variables() {
 				step.Why = fmt.Sprintf("Switchover: %s hands the writer role to %s.", h.Name, d.writer)
 			}
 			d.readOnlySteps[h.Name] = d.add(step)
-		} else if d.roleSteps && h.Name != d.writer && !sql.mariadb && !lh.SuperReadOnly {
+		} else if d.roleSteps && h.Name != d.writer && !sql.mariadb() && !lh.SuperReadOnly {
 			d.readOnlySteps[h.Name] = d.add(Step{
 				ID: stepID(h.Name, KindSetVariable, "read_only"), Kind: KindSetVariable, Symbol: Update,
 				Host: h.Name, Subject: subject, Change: "super_read_only = OFF -> ON",
@@ -435,20 +441,20 @@ func (d *differ) semiSync(h *topology.Host, lh *topology.LiveHost, sql dialect, 
 	wantSlave := want && promotable
 	if lh.SemiSyncMasterEnabled != wantMaster {
 		v := sql.semiSyncMasterVar()
-		stmts := []Statement{sql.setGlobal(v, onOff(wantMaster))}
+		stmts := []Statement{sql.setGlobal(v, wantMaster)}
 		if wantMaster {
 			timeout := d.c.Replication.SemiSyncTimeout
 			if timeout == 0 {
 				timeout = DefaultSemiSyncTimeout
 			}
-			stmts = append(stmts, sql.setGlobal(sql.semiSyncTimeoutVar(), strconv.FormatInt(timeout.Milliseconds(), 10)))
+			stmts = append(stmts, sql.setGlobal(sql.semiSyncTimeoutVar(), timeout.Milliseconds()))
 		}
 		setVar(v, onOff(lh.SemiSyncMasterEnabled), onOff(wantMaster),
 			"Semi-sync: a write is acknowledged once a promotable host has it.", stmts...)
 	}
 	if lh.SemiSyncSlaveEnabled != wantSlave {
 		v := sql.semiSyncSlaveVar()
-		stmts := []Statement{sql.setGlobal(v, onOff(wantSlave))}
+		stmts := []Statement{sql.setGlobal(v, wantSlave)}
 		if lh.Replica != nil && lh.Replica.IORunning == "Yes" {
 			stmts = append(stmts, sql.restartIOThread()...)
 		}

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
 // Symbol is how a step prints, Terraform style.
@@ -73,21 +75,14 @@ func (s Statement) NeedsSecret() bool {
 }
 
 // Redacted is what a secret looks like in a shown statement.
-const Redacted = "<redacted>"
-
-// secretSQL makes a statement prefix + secret + suffix, the secret quoted as a
-// string literal. Unlike SQLWithSecret it is safe when the prefix contains
-// "%s" (an account host such as '%s%').
-func secretSQL(prefix, secret, suffix string) Statement {
-	return Statement{Text: prefix + Redacted + suffix, exec: prefix + QuoteString(secret) + suffix}
-}
+const Redacted = topology.Redacted
 
 // SQL makes a statement without secrets.
 func SQL(text string) Statement { return Statement{Text: text} }
 
 // SQLWithSecret makes a statement from a template where each "%s" is a secret
 // value; values are quoted as SQL string literals. The template must contain
-// no other "%s" (beware of account hosts with '%').
+// no other "%s": internal/flavor's builders refuse names containing one.
 func SQLWithSecret(template string, secrets ...string) Statement {
 	shown, exec := template, template
 	for _, s := range secrets {
@@ -209,12 +204,24 @@ type Plan struct {
 	Writer          string `json:"writer"`
 	PreferredWriter string `json:"preferred_writer,omitempty"`
 
+	// Hosts are the declared hosts in order, with what the plan saw of them.
+	Hosts []HostInfo `json:"hosts"`
+
 	Steps    []Step    `json:"steps"`
 	Notes    []string  `json:"notes,omitempty"`
 	Problems []Problem `json:"problems,omitempty"`
 
 	// Fingerprint is the live state the plan was made from (see fingerprint.go).
 	Fingerprint Fingerprint `json:"fingerprint"`
+}
+
+// HostInfo is one declared host as the plan saw it.
+type HostInfo struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"` // host:port
+	Mode      string `json:"mode"`    // master | slave
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"` // why it could not be seen
 }
 
 // HasErrors reports whether any problem forbids applying the plan.

@@ -137,19 +137,19 @@ func (d *differ) channel(h *topology.Host, repl *topology.User) {
 			Statements: []Statement{sql.resetBinlog()}})
 	}
 	if fresh && lw != nil {
-		if sql.mariadb && lh.GTIDSlavePos != lw.GTIDBinlogPos {
+		if sql.mariadb() && lh.GTIDSlavePos != lw.GTIDBinlogPos {
 			d.pinned[d.writer] = true
 			d.gtidSteps[h.Name] = add(Step{ID: stepID(h.Name, KindSetVariable, "gtid_slave_pos"), Kind: KindSetVariable, Symbol: Update,
 				Change: fmt.Sprintf("gtid_slave_pos = %s -> %s", quoteOrEmpty(lh.GTIDSlavePos), quoteOrEmpty(lw.GTIDBinlogPos)),
 				Why:    "Start after what " + d.writer + " holds now (its gtid_binlog_pos), not at its provisioning.",
-				Statements: []Statement{sql.setGlobal("gtid_slave_pos", QuoteString(lw.GTIDBinlogPos))}})
+				Statements: []Statement{sql.setGlobal("gtid_slave_pos", lw.GTIDBinlogPos)}})
 		}
-		if !sql.mariadb && h.Name != d.writer && lw.GTIDExecuted != "" {
+		if !sql.mariadb() && h.Name != d.writer && lw.GTIDExecuted != "" {
 			d.pinned[d.writer] = true
 			add(Step{ID: stepID(h.Name, KindSetVariable, "gtid_purged"), Kind: KindSetVariable, Symbol: Update,
 				Change:     fmt.Sprintf("gtid_purged = '' -> %s", quoteOrEmpty(lw.GTIDExecuted)),
 				Why:        "Start after what " + d.writer + " holds now (its gtid_executed), not at its provisioning.",
-				Statements: []Statement{sql.setGlobal("gtid_purged", QuoteString(lw.GTIDExecuted))}})
+				Statements: []Statement{sql.setGlobal("gtid_purged", lw.GTIDExecuted)}})
 		}
 	}
 

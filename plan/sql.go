@@ -2,58 +2,52 @@ package plan
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
-// dialect builds the SQL of the steps for one server. It is the seam to the
-// per-flavor statement tables: every statement Diff emits comes from here, so
-// switching to internal/flavor's builders changes this file only.
+// dialect turns internal/flavor's statement builders into plan Statements
+// (secrets redacted) for one server. A builder error (a name mmm cannot put
+// into a statement) becomes an error Problem through onErr, so the plan is
+// refused rather than carrying a broken statement.
 type dialect struct {
-	mariadb bool
-	// mysql84: MySQL 8.4 dropped RESET MASTER for RESET BINARY LOGS AND GTIDS.
-	mysql84 bool
+	f     flavor.Flavor
+	onErr func(error)
 }
 
-// dialectFor picks the dialect from the version the server reported, and from
-// the declared flavor when the server was not seen.
-func dialectFor(flavor string, lh *topology.LiveHost) dialect {
-	v := ""
-	if lh != nil {
-		v = lh.Version
-	}
-	if v == "" {
-		return dialect{mariadb: flavor != "mysql"}
-	}
-	if strings.Contains(strings.ToLower(v), "mariadb") {
-		return dialect{mariadb: true}
-	}
-	major, minor := leadingVersion(v)
-	return dialect{mysql84: major > 8 || (major == 8 && minor >= 4)}
-}
-
-// leadingVersion reads "8.4.2-log" as 8, 4.
-func leadingVersion(v string) (int, int) {
-	parts := strings.SplitN(v, ".", 3)
-	num := func(s string) int {
-		end := 0
-		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
-			end++
+// flavorFor is the server's parsed version, or the declared flavor's default
+// when the server was not seen (or reported a version flavor cannot read).
+func flavorFor(declared string, lh *topology.LiveHost) flavor.Flavor {
+	if lh != nil && lh.Version != "" {
+		if f, err := flavor.Parse(lh.Version); err == nil {
+			return f
 		}
-		n, _ := strconv.Atoi(s[:end])
-		return n
 	}
-	major, minor := 0, 0
-	if len(parts) > 0 {
-		major = num(parts[0])
+	if f, err := flavor.FromName(declared); err == nil {
+		return f
 	}
-	if len(parts) > 1 {
-		minor = num(parts[1])
+	f, _ := flavor.FromName("mariadb")
+	return f
+}
+
+func (d dialect) mariadb() bool { return d.f.IsMariaDB() }
+
+func (d dialect) stmt(s flavor.Stmt, err error) Statement {
+	if err != nil {
+		d.onErr(err)
+		return SQL("-- " + err.Error())
 	}
-	return major, minor
+	return SQLWithSecret(s.Template, s.Secrets...)
+}
+
+func (d dialect) stmts(in []flavor.Stmt) []Statement {
+	out := make([]Statement, len(in))
+	for i, s := range in {
+		out[i] = d.stmt(s, nil)
+	}
+	return out
 }
 
 func onOff(b bool) string {
@@ -63,53 +57,25 @@ func onOff(b bool) string {
 	return "OFF"
 }
 
-func (d dialect) setGlobal(name, value string) Statement {
-	return SQL(fmt.Sprintf("SET GLOBAL %s = %s", name, value))
+func (d dialect) setGlobal(name string, value any) Statement {
+	return d.stmt(d.f.SetGlobal(name, value), nil)
 }
 
-// setReadOnly: on MySQL super_read_only goes with read_only (turning
-// super_read_only on implies read_only; turning read_only off implies
-// super_read_only off), so one statement each way suffices.
-func (d dialect) setReadOnly(on bool) []Statement {
-	if d.mariadb {
-		return []Statement{d.setGlobal("read_only", onOff(on))}
-	}
-	if on {
-		return []Statement{d.setGlobal("super_read_only", "ON")}
-	}
-	return []Statement{d.setGlobal("read_only", "OFF")}
-}
+func (d dialect) setReadOnly(on bool) []Statement { return d.stmts(d.f.SetReadOnly(on)) }
 
-func (d dialect) semiSyncMasterVar() string {
-	if d.mariadb {
-		return "rpl_semi_sync_master_enabled"
-	}
-	return "rpl_semi_sync_source_enabled"
-}
-
-func (d dialect) semiSyncSlaveVar() string {
-	if d.mariadb {
-		return "rpl_semi_sync_slave_enabled"
-	}
-	return "rpl_semi_sync_replica_enabled"
-}
-
-func (d dialect) semiSyncTimeoutVar() string {
-	if d.mariadb {
-		return "rpl_semi_sync_master_timeout"
-	}
-	return "rpl_semi_sync_source_timeout"
-}
+func (d dialect) semiSyncMasterVar() string  { return d.f.SemiSyncSourceEnabledVar() }
+func (d dialect) semiSyncSlaveVar() string   { return d.f.SemiSyncReplicaEnabledVar() }
+func (d dialect) semiSyncTimeoutVar() string { return d.f.SemiSyncTimeoutVar() }
 
 func (d dialect) replicaWord() string {
-	if d.mariadb {
-		return "SLAVE"
+	if d.f.HasReplicaKeyword() {
+		return "REPLICA"
 	}
-	return "REPLICA"
+	return "SLAVE"
 }
 
-func (d dialect) stopReplica() Statement  { return SQL("STOP " + d.replicaWord()) }
-func (d dialect) startReplica() Statement { return SQL("START " + d.replicaWord()) }
+func (d dialect) stopReplica() Statement  { return d.stmt(d.f.StopReplica(), nil) }
+func (d dialect) startReplica() Statement { return d.stmt(d.f.StartReplica(), nil) }
 
 // restartIOThread makes a running replica pick up a changed semi-sync setting,
 // which the IO thread reads only when it connects.
@@ -117,8 +83,9 @@ func (d dialect) restartIOThread() []Statement {
 	return []Statement{SQL("STOP " + d.replicaWord() + " IO_THREAD"), SQL("START " + d.replicaWord() + " IO_THREAD")}
 }
 
+// resetBinlog: MySQL 8.4 replaced RESET MASTER with RESET BINARY LOGS AND GTIDS.
 func (d dialect) resetBinlog() Statement {
-	if d.mysql84 {
+	if d.f.MinMySQL(8, 4, 0) {
 		return SQL("RESET BINARY LOGS AND GTIDS")
 	}
 	return SQL("RESET MASTER")
@@ -126,7 +93,7 @@ func (d dialect) resetBinlog() Statement {
 
 // gtidMode is ReplicaStatus.UsingGTID of a channel configured the way mmm wants.
 func (d dialect) gtidMode() string {
-	if d.mariadb {
+	if d.mariadb() {
 		return "Slave_Pos"
 	}
 	return "Auto_Position"
@@ -147,107 +114,41 @@ type source struct {
 }
 
 func (d dialect) changeSource(s source) Statement {
-	kw := func(name string) string {
-		if d.mariadb {
-			return "MASTER_" + name
-		}
-		return "SOURCE_" + name
-	}
-	var b strings.Builder
-	if d.mariadb {
-		b.WriteString("CHANGE MASTER TO ")
-	} else {
-		b.WriteString("CHANGE REPLICATION SOURCE TO ")
-	}
-	fmt.Fprintf(&b, "%s=%s, %s=%d, %s=%s, %s=", kw("HOST"), QuoteString(s.Address), kw("PORT"), s.Port, kw("USER"), QuoteString(s.User), kw("PASSWORD"))
-	prefix := b.String()
-	b.Reset()
-	if s.Retry > 0 {
-		fmt.Fprintf(&b, ", %s=%d", kw("CONNECT_RETRY"), int(s.Retry.Seconds()))
-	}
-	if s.Heartbeat > 0 {
-		fmt.Fprintf(&b, ", %s=%s", kw("HEARTBEAT_PERIOD"), strconv.FormatFloat(s.Heartbeat.Seconds(), 'f', -1, 64))
-	}
-	if s.SSL {
-		fmt.Fprintf(&b, ", %s=1", kw("SSL"))
-		for _, f := range []struct{ name, val string }{{"SSL_CA", s.SSLCA}, {"SSL_CERT", s.SSLCert}, {"SSL_KEY", s.SSLKey}} {
-			if f.val != "" {
-				fmt.Fprintf(&b, ", %s=%s", kw(f.name), QuoteString(f.val))
-			}
-		}
-	} else {
-		fmt.Fprintf(&b, ", %s=0", kw("SSL"))
-		if !d.mariadb {
-			// caching_sha2_password over a plain connection needs the RSA key.
-			b.WriteString(", GET_SOURCE_PUBLIC_KEY=1")
-		}
-	}
-	if d.mariadb {
-		b.WriteString(", MASTER_USE_GTID=slave_pos")
-	} else {
-		b.WriteString(", SOURCE_AUTO_POSITION=1")
-	}
-	if s.Password.Set {
-		return secretSQL(prefix, s.Password.Value(), b.String())
-	}
-	return SQL(prefix + "''" + b.String())
+	return d.stmt(d.f.ChangeSource(flavor.SourceOptions{
+		Host: s.Address, Port: s.Port, User: s.User, Password: s.Password.Value(), GTID: true,
+		ConnectRetry: s.Retry, Heartbeat: s.Heartbeat,
+		SSL: s.SSL, SSLCA: s.SSLCA, SSLCert: s.SSLCert, SSLKey: s.SSLKey,
+	}))
 }
 
 // noBinlog keeps a session's statements out of the binary log. See the
-// comment on users in diff.go for why account changes run this way.
+// comment on users in users.go for why account changes run this way.
 func (d dialect) noBinlog() Statement { return SQL("SET SESSION sql_log_bin = 0") }
 
-func account(name, host string) string { return QuoteString(name) + "@" + QuoteString(host) }
-
 func (d dialect) createUser(name, host string, pw topology.Secret) Statement {
-	prefix := "CREATE USER " + account(name, host)
-	if pw.Set {
-		return secretSQL(prefix+" IDENTIFIED BY ", pw.Value(), "")
+	if !pw.Set {
+		return SQL("CREATE USER " + flavor.Account(name, host))
 	}
-	return SQL(prefix)
+	return d.stmt(d.f.CreateUser(name, host, pw.Value()))
 }
 
 func (d dialect) alterPassword(name, host string, pw topology.Secret) Statement {
-	return secretSQL("ALTER USER "+account(name, host)+" IDENTIFIED BY ", pw.Value(), "")
+	return d.stmt(d.f.AlterUserPassword(name, host, pw.Value()))
 }
 
-func (d dialect) dropUser(name, host string) Statement {
-	return SQL("DROP USER " + account(name, host))
-}
-
-// object quotes a canonical grant object: "*.*", "db.*", "db.tbl".
-func object(on string) string {
-	if on == "*.*" {
-		return on
-	}
-	db, tbl, ok := strings.Cut(on, ".")
-	if !ok {
-		return quoteIdent(on)
-	}
-	if tbl == "*" {
-		return quoteIdent(db) + ".*"
-	}
-	return quoteIdent(db) + "." + quoteIdent(tbl)
-}
-
-func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+func (d dialect) dropUser(name, host string) Statement { return d.stmt(d.f.DropUser(name, host), nil) }
 
 func (d dialect) grant(privs []string, on, name, host string, withGrantOption bool) Statement {
-	p := strings.Join(privs, ", ")
-	if p == "" {
-		p = "USAGE"
-	}
-	s := "GRANT " + p + " ON " + object(on) + " TO " + account(name, host)
-	if withGrantOption {
-		s += " WITH GRANT OPTION"
-	}
-	return SQL(s)
+	return d.stmt(d.f.Grant(name, host, topology.Grant{On: on, Privileges: privs, WithGrantOption: withGrantOption}))
 }
 
-func (d dialect) revoke(privs []string, on, name, host string) Statement {
-	return SQL("REVOKE " + strings.Join(privs, ", ") + " ON " + object(on) + " FROM " + account(name, host))
+// revoke takes privileges and/or the grant option away.
+func (d dialect) revoke(privs []string, on, name, host string, grantOption bool) Statement {
+	return d.stmt(d.f.Revoke(name, host, topology.Grant{On: on, Privileges: privs, WithGrantOption: grantOption}))
 }
 
-func (d dialect) revokeGrantOption(on, name, host string) Statement {
-	return SQL("REVOKE GRANT OPTION ON " + object(on) + " FROM " + account(name, host))
+func (d *differ) dialect(h *topology.Host) dialect {
+	return dialect{f: flavorFor(d.c.Flavor, d.liveHost(h.Name)), onErr: func(err error) {
+		d.problem(Problem{Severity: SeverityError, Host: h.Name, Summary: fmt.Sprintf("cannot build a statement for %s: %v", h.Name, err)})
+	}}
 }

@@ -144,14 +144,9 @@ func (d *differ) user(h *topology.Host, lh *topology.LiveHost, u *topology.User)
 		if len(extra) == 0 && !option {
 			continue
 		}
-		stmts := []Statement{sql.noBinlog()}
-		var what []string
-		if len(extra) > 0 {
-			stmts = append(stmts, sql.revoke(extra, on, u.Name, u.Host))
-			what = append(what, strings.Join(extra, ", "))
-		}
+		stmts := []Statement{sql.noBinlog(), sql.revoke(extra, on, u.Name, u.Host, option)}
+		what := append([]string{}, extra...)
 		if option {
-			stmts = append(stmts, sql.revokeGrantOption(on, u.Name, u.Host))
 			what = append(what, "GRANT OPTION")
 		}
 		d.add(Step{

@@ -58,7 +58,7 @@ func (d *differ) chooseWriter() {
 	case fresh && len(unseen) == 0:
 		d.writer = prefer
 		if len(writable) > 1 {
-			d.note("nothing replicates yet and %s are all writable: a fresh cluster; %s (prefer) becomes the writer", strings.Join(writable, ", "), prefer)
+			d.note("nothing replicates yet and %s are writable: a fresh cluster; %s (prefer) becomes the writer", strings.Join(writable, " and "), prefer)
 		}
 		if len(writable) == 1 && writable[0] != prefer {
 			d.liveWriter = writable[0]
