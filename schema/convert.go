@@ -325,11 +325,12 @@ func (b *builder) monitor(e *evaluator, s *monitorSpec) {
 	if s == nil {
 		return
 	}
-	m.Listen = e.str(s.Listen, DefaultMonitorListen)
+	var listenMarks cty.ValueMarks
+	m.Listen, listenMarks = e.strMarked(s.Listen, DefaultMonitorListen)
 	if s.Listen != nil {
 		if host, port, err := net.SplitHostPort(m.Listen); err != nil || (host != "" && net.ParseIP(host) == nil) || !validPort(port) {
 			b.errorf(s.Listen.Expr.Range().Ptr(), "Invalid listen address",
-				"listen = %q must be IP:PORT, e.g. \"127.0.0.1:9988\".", m.Listen)
+				"listen = %s must be IP:PORT, e.g. \"127.0.0.1:9988\".", shown(m.Listen, listenMarks))
 		}
 	}
 	m.Token = e.secret(s.Token, "monitor token")
