@@ -132,16 +132,16 @@ func (d *differ) channel(h *topology.Host, repl *topology.User) {
 	}
 	if fresh && h.Name != d.writer && lh.GTIDBinlogPos != "" {
 		add(Step{ID: stepID(h.Name, KindResetBinlog, "binlog"), Kind: KindResetBinlog, Symbol: Update,
-			Change: fmt.Sprintf("binary log %s -> empty", lh.GTIDBinlogPos),
-			Why:    "It never replicated and holds no data: drop its local transactions (provisioning) so its GTID history is the writer's.",
+			Change:     fmt.Sprintf("binary log %s -> empty", lh.GTIDBinlogPos),
+			Why:        "It never replicated and holds no data: drop its local transactions (provisioning) so its GTID history is the writer's.",
 			Statements: []Statement{sql.resetBinlog()}})
 	}
 	if fresh && lw != nil {
 		if sql.mariadb() && lh.GTIDSlavePos != lw.GTIDBinlogPos {
 			d.pinned[d.writer] = true
 			d.gtidSteps[h.Name] = add(Step{ID: stepID(h.Name, KindSetVariable, "gtid_slave_pos"), Kind: KindSetVariable, Symbol: Update,
-				Change: fmt.Sprintf("gtid_slave_pos = %s -> %s", quoteOrEmpty(lh.GTIDSlavePos), quoteOrEmpty(lw.GTIDBinlogPos)),
-				Why:    "Start after what " + d.writer + " holds now (its gtid_binlog_pos), not at its provisioning.",
+				Change:     fmt.Sprintf("gtid_slave_pos = %s -> %s", quoteOrEmpty(lh.GTIDSlavePos), quoteOrEmpty(lw.GTIDBinlogPos)),
+				Why:        "Start after what " + d.writer + " holds now (its gtid_binlog_pos), not at its provisioning.",
 				Statements: []Statement{sql.setGlobal("gtid_slave_pos", lw.GTIDBinlogPos)}})
 		}
 		if !sql.mariadb() && h.Name != d.writer && lw.GTIDExecuted != "" {
