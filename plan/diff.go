@@ -151,7 +151,7 @@ func (d *differ) run() {
 		d.p.Fingerprint.Hosts[name] = hf
 	}
 	if n := len(d.p.Unsafe()); n > 0 && !d.opts.AllowUnsafe {
-		d.note("%d unsafe step(s) marked below; apply refuses them without --allow-unsafe", n)
+		d.note("%d unsafe step(s) marked [unsafe]; apply refuses them without --allow-unsafe", n)
 	}
 }
 
@@ -221,7 +221,7 @@ func (d *differ) unreachable(h *topology.Host) {
 		Severity: SeverityWarning,
 		Host:     h.Name,
 		Summary:  fmt.Sprintf("cannot see %s (%s): %s", h.Name, hostPort(h), cause),
-		Detail:   "No steps are planned for this host and the plan does not know its state; plan again once it is reachable.",
+		Detail:   "No database steps are planned for this host and the plan does not know its state; plan again once it is reachable.",
 	})
 }
 

@@ -32,6 +32,7 @@ func WriteJSON(w io.Writer, p *Plan) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "a -> b", not "a -\u003e b"
 	return enc.Encode(out)
 }
 

@@ -84,6 +84,9 @@ func SQL(text string) Statement { return Statement{Text: text} }
 // value; values are quoted as SQL string literals. The template must contain
 // no other "%s": internal/flavor's builders refuse names containing one.
 func SQLWithSecret(template string, secrets ...string) Statement {
+	if len(secrets) == 0 {
+		return SQL(template)
+	}
 	shown, exec := template, template
 	for _, s := range secrets {
 		shown = strings.Replace(shown, "%s", Redacted, 1)

@@ -64,7 +64,6 @@ func (d *differ) vips() {
 			s := Step{
 				ID: stepID(want, KindAssignVIP, ip), Kind: KindAssignVIP, Symbol: Move,
 				Host: want, Subject: subject, Change: fmt.Sprintf("%s -> %s", from, want),
-				Why: "add " + ip + "/32 on " + d.iface(want) + ", gratuitous ARP",
 				VIP: &VIPStep{Role: role.Name, IP: ip, Interface: d.iface(want), From: from, To: want},
 			}
 			s.DependsOn = append(released, nonEmpty(lastOf(d.replSteps[want]))...)
