@@ -1,7 +1,3 @@
-// Package schema is the topology language: HCL files → spec structs that keep
-// their source ranges → the desired model in internal/topology, with every user
-// mistake reported as hcl.Diagnostics. See doc.go for the language and its
-// defaults.
 package schema
 
 import (
