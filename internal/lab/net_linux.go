@@ -36,7 +36,7 @@ func ensureBridge(name string, monitor netip.Prefix) error {
 		if !errors.As(err, &notFound) {
 			return fmt.Errorf("bridge %s: %w", name, err)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: macFor(monitor.Addr())}}
 		if err := netlink.LinkAdd(br); err != nil {
 			return fmt.Errorf("create bridge %s: %w", name, err)
 		}
@@ -46,6 +46,11 @@ func ensureBridge(name string, monitor netip.Prefix) error {
 	}
 	if _, ok := link.(*netlink.Bridge); !ok {
 		return fmt.Errorf("%s exists and is a %s, not a bridge: remove it (ip link del %s)", name, link.Type(), name)
+	}
+	if mac := macFor(monitor.Addr()); link.Attrs().HardwareAddr.String() != mac.String() {
+		if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+			return fmt.Errorf("bridge %s: set MAC: %w", name, err)
+		}
 	}
 	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: ipNet(monitor)}); err != nil {
 		return fmt.Errorf("bridge %s: address %s: %w", name, monitor, err)
@@ -70,9 +75,10 @@ func createHostNetwork(ns, bridge, veth, ifname string, addr netip.Prefix) error
 	defer handle.Close()
 
 	pair := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: veth, MasterIndex: bridgeLink.Attrs().Index},
-		PeerName:      ifname,
-		PeerNamespace: netlink.NsFd(int(handle)),
+		LinkAttrs:        netlink.LinkAttrs{Name: veth, MasterIndex: bridgeLink.Attrs().Index},
+		PeerName:         ifname,
+		PeerNamespace:    netlink.NsFd(int(handle)),
+		PeerHardwareAddr: macFor(addr.Addr()),
 	}
 	if err := netlink.LinkAdd(pair); err != nil {
 		return fmt.Errorf("create veth %s/%s for %s: %w", veth, ifname, ns, err)
@@ -247,6 +253,15 @@ func labLinks(id string) []string {
 		}
 	}
 	return out
+}
+
+// macFor derives a stable, locally administered MAC from an address. A host that
+// is rebuilt (or the bridge, re-created) keeps its MAC, so the ARP caches of the
+// root namespace and of the other hosts stay right; with random MACs a rebuilt
+// host was unreachable for ~30 s until the stale neighbour entry expired.
+func macFor(a netip.Addr) net.HardwareAddr {
+	b := a.As4()
+	return net.HardwareAddr{0x02, 0x00, b[0], b[1], b[2], b[3]}
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {

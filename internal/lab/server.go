@@ -30,6 +30,9 @@ func myCnf(h *HostState) string {
 	return fmt.Sprintf(`[mariadbd]
 user                = root
 datadir             = %[1]s/data
+# Its own tmpdir: bootstraps running in parallel with a shared /tmp crash
+# (signal 11 in Create_tmp_table cleanup, seen with 10.11.19).
+tmpdir              = %[1]s/tmp
 socket              = %[1]s/mariadb.sock
 pid-file            = %[1]s/mariadb.pid
 log-error           = %[1]s/error.log
@@ -55,8 +58,10 @@ func installDataDir(ctx context.Context, h *HostState) error {
 	if err := os.RemoveAll(h.Dir); err != nil {
 		return fmt.Errorf("remove old data of %s: %w", h.Name, err)
 	}
-	if err := os.MkdirAll(filepath.Join(h.Dir, "data"), 0o755); err != nil {
-		return err
+	for _, sub := range []string{"data", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(h.Dir, sub), 0o755); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(h.DefaultsFile, []byte(myCnf(h)), 0o644); err != nil {
 		return err
@@ -69,8 +74,11 @@ func installDataDir(ctx context.Context, h *HostState) error {
 	)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("mariadb-install-db for %s in %s: %w\n%s", h.Name, h.Dir, err, tail(out.String(), 20))
+	err := cmd.Run()
+	_ = os.WriteFile(filepath.Join(h.Dir, "install.log"), out.Bytes(), 0o644)
+	if err != nil {
+		// Its first lines say what failed; the server's own log says why.
+		return fmt.Errorf("mariadb-install-db for %s in %s: %w\n%s\n%s", h.Name, h.Dir, err, head(out.String(), 6), errorLogTail(h))
 	}
 	return nil
 }
@@ -231,6 +239,14 @@ func errorLogTail(h *HostState) string {
 		return "its error log is empty"
 	}
 	return "last lines of " + filepath.Join(h.Dir, "error.log") + ":\n" + tail(string(b), 15)
+}
+
+func head(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return "    " + strings.Join(lines, "\n    ")
 }
 
 func tail(s string, n int) string {
