@@ -1,8 +1,110 @@
 package cli
 
-// LabCmd manages the local lab (internal/lab). Filled in by the lab work.
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/lab"
+)
+
+// LabCmd manages the local lab of real MariaDB servers (internal/lab).
 type LabCmd struct {
-	Up     struct{} `cmd:"" help:"Start a namespace and a MariaDB server for every host of the file."`
-	Down   struct{} `cmd:"" help:"Stop the lab's servers and remove its namespaces and bridge."`
-	Status struct{} `cmd:"" help:"List the lab's hosts, pids, addresses and whether each answers SQL."`
+	Up     LabUpCmd     `cmd:"" help:"Start a namespace and a MariaDB server for every host of the file (idempotent)."`
+	Down   LabDownCmd   `cmd:"" help:"Stop the lab's servers and remove its namespaces, veths, bridge and state."`
+	Status LabStatusCmd `cmd:"" help:"List the lab's hosts, namespaces, addresses, pids and whether each answers SQL."`
+}
+
+// LabUpCmd is `mmm lab up`.
+type LabUpCmd struct {
+	Timeout time.Duration `help:"How long one server may take to answer SQL." default:"60s" env:"MMM_LAB_TIMEOUT"`
+}
+
+func (c *LabUpCmd) Run(g *Globals) error {
+	l, err := openLab(g, c.Timeout)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	results, err := l.Up(context.Background())
+	w := tabwriter.NewWriter(g.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "HOST\tADDRESS\tSERVER_ID\tPID\t")
+	for _, r := range results {
+		if r.PID == 0 {
+			continue
+		}
+		took := fmt.Sprintf("up in %.2fs", r.Took.Seconds())
+		if r.Kept {
+			took = "already running"
+		}
+		fmt.Fprintf(w, "%s\t%s:%d\t%d\t%d\t%s\n", r.Name, r.Address, r.Port, r.ServerID, r.PID, took)
+	}
+	w.Flush()
+	if err != nil {
+		return fmt.Errorf("lab up: %w (mmm lab down removes what was started)", err)
+	}
+	fmt.Fprintf(g.Stdout, "lab %s is up in %.2fs: %d hosts on bridge %s, monitor address %s\n",
+		l.ID(), time.Since(start).Seconds(), len(results), l.Bridge(), l.MonitorAddress())
+	return nil
+}
+
+// LabDownCmd is `mmm lab down`.
+type LabDownCmd struct{}
+
+func (LabDownCmd) Run(g *Globals) error {
+	l, err := openLab(g, 0)
+	if err != nil {
+		return err
+	}
+	if err := l.Down(context.Background()); err != nil {
+		return fmt.Errorf("lab down: %w", err)
+	}
+	fmt.Fprintf(g.Stdout, "lab %s is down: no server, namespace, veth or bridge of it is left\n", l.ID())
+	return nil
+}
+
+// LabStatusCmd is `mmm lab status`.
+type LabStatusCmd struct{}
+
+func (LabStatusCmd) Run(g *Globals) error {
+	l, err := openLab(g, 0)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hosts, err := l.Status(ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(g.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "HOST\tNAMESPACE\tADDRESS\tPID\tSQL\t")
+	down := 0
+	for _, h := range hosts {
+		pid, sql := "-", "no: "+h.Error
+		if h.PID != 0 {
+			pid = fmt.Sprint(h.PID)
+		}
+		if h.Answers {
+			sql = fmt.Sprintf("yes (server_id %d)", h.ServerID)
+		} else {
+			down++
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s:%d\t%s\t%s\n", h.Name, h.Namespace, h.Address, h.Port, pid, sql)
+	}
+	w.Flush()
+	if down > 0 {
+		// Nothing more to say; a script can branch on the code.
+		return &ExitError{Code: ExitFailure}
+	}
+	return nil
+}
+
+func openLab(g *Globals, timeout time.Duration) (*lab.Lab, error) {
+	c, _, err := loadCluster(g, true)
+	if err != nil {
+		return nil, err
+	}
+	return lab.New(c, lab.Options{StartTimeout: timeout, Logger: g.Logger})
 }
