@@ -73,7 +73,11 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 		return out, nil
 	}
 
-	lock, err := AcquireLock(ctx, a.DBs, lockHosts(approved), a.Cluster.Name, a.lockWait())
+	// The lock holds a connection per host for the whole apply; it gets its own
+	// pools so that it never takes the connection the steps need.
+	lockPool := &Pool{Cluster: a.Cluster}
+	defer lockPool.Close()
+	lock, err := AcquireLock(ctx, lockPool, lockHosts(approved), a.Cluster.Name, a.lockWait())
 	if err != nil {
 		return nil, err
 	}

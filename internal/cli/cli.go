@@ -56,6 +56,8 @@ type CLI struct {
 	Version  VersionCmd  `cmd:"" help:"Print the version."`
 	Validate ValidateCmd `cmd:"" help:"Check the topology offline (no server, no secrets needed)."`
 	Fmt      FmtCmd      `cmd:"" help:"Rewrite topology files in the canonical format."`
+	Plan     PlanCmd     `cmd:"" help:"Read the live cluster and show what would change."`
+	Apply    ApplyCmd    `cmd:"" help:"Make the cluster match the file (a fresh plan, or a saved one)."`
 	Lab      LabCmd      `cmd:"" help:"Run a local lab of real MariaDB servers for the file's hosts."`
 }
 

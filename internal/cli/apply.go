@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mysql-mmm/mmm/apply"
+	"github.com/mysql-mmm/mmm/internal/topology"
+	"github.com/mysql-mmm/mmm/plan"
+)
+
+// ApplyCmd makes the cluster match the file.
+type ApplyCmd struct {
+	ClusterFlags
+	PlanFile     string        `arg:"" optional:"" help:"A plan saved by 'mmm plan --out FILE'; without it apply plans afresh." type:"existingfile" placeholder:"PLANFILE"`
+	AutoApprove  bool          `help:"Do not ask for confirmation." env:"MMM_AUTO_APPROVE"`
+	AllowUnsafe  bool          `help:"Allow steps marked unsafe (demoting a healthy writer, dropping accounts)."`
+	JSON         bool          `help:"Print the result as JSON: changed, and every step with its status." name:"json"`
+	LockTimeout  time.Duration `help:"How long to wait for another mmm apply on this cluster to finish." default:"60s" env:"MMM_LOCK_TIMEOUT"`
+	StepTimeout  time.Duration `help:"Time limit of each step." default:"60s" env:"MMM_STEP_TIMEOUT"`
+	MoveWriterTo string        `help:"Switch the writer role over to this master (needs --allow-unsafe)." placeholder:"HOST"`
+}
+
+// Validate runs after parsing: rules that involve several flags.
+func (c *ApplyCmd) Validate() error {
+	if c.JSON && !c.AutoApprove && c.PlanFile == "" {
+		return errors.New("--json needs --auto-approve or a plan file: there is no one to answer the prompt")
+	}
+	return nil
+}
+
+func (c *ApplyCmd) Run(g *Globals) error {
+	s, err := newSession(g, c.ClusterFlags)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	opts := plan.Options{AllowUnsafe: c.AllowUnsafe, MoveWriterTo: c.MoveWriterTo}
+
+	var approved *plan.Plan
+	if c.PlanFile != "" {
+		approved, err = loadPlanFile(c.PlanFile)
+		if err != nil {
+			return err
+		}
+		if approved.Cluster != s.cluster.Name {
+			return fmt.Errorf("%s is a plan for cluster %q, but %s declares cluster %q", c.PlanFile, approved.Cluster, g.Config, s.cluster.Name)
+		}
+		if approved.Fingerprint.Writer != "" && c.MoveWriterTo == "" && approved.Writer != approved.Fingerprint.Writer {
+			// The plan was made with --move-writer-to; re-plan the same way.
+			opts.MoveWriterTo = approved.Writer
+		}
+	}
+
+	live := s.inspect(ctx)
+	if down := unreachable(live, s.cluster); len(down) > 0 {
+		return fmt.Errorf("mmm apply changes nothing while it cannot see every host:\n  %s", strings.Join(down, "\n  "))
+	}
+
+	if approved == nil {
+		approved = s.diff(live, opts)
+		if !c.JSON {
+			if err := plan.Render(g.Stdout, approved); err != nil {
+				return err
+			}
+		}
+		if approved.HasErrors() {
+			if c.JSON {
+				return c.report(g, &apply.Outcome{Plan: approved}, errors.New("the plan has errors"))
+			}
+			return &ExitError{Code: ExitFailure, Err: errors.New("the plan has errors (above); nothing was changed")}
+		}
+		if approved.Changes() == 0 {
+			if c.JSON {
+				return c.report(g, &apply.Outcome{Plan: approved, After: approved}, nil)
+			}
+			return nil
+		}
+		if !c.AutoApprove {
+			ok, err := confirm(g.Stdin, g.Stdout)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return &ExitError{Code: ExitFailure, Err: errors.New("apply cancelled: nothing was changed")}
+			}
+		}
+	} else if !c.JSON {
+		fmt.Fprintf(g.Stdout, "Applying the plan saved in %s (made %s, %d change(s)).\n\n",
+			c.PlanFile, approved.CreatedAt.Format(time.RFC3339), approved.Changes())
+	}
+
+	applier := &apply.Applier{
+		Cluster:     s.cluster,
+		Inspect:     s.inspect,
+		Diff:        func(l *topology.Live) *plan.Plan { return s.diff(l, opts) },
+		DBs:         &apply.Pool{Cluster: s.cluster, Timeouts: s.flags.timeouts()},
+		AllowUnsafe: c.AllowUnsafe,
+		LockWait:    c.LockTimeout,
+		StepTimeout: c.StepTimeout,
+	}
+	defer applier.DBs.(*apply.Pool).Close()
+	if !c.JSON {
+		applier.Progress = func(ev apply.Event) { printProgress(g.Stdout, ev) }
+	}
+	out, err := applier.Apply(ctx, approved)
+	return c.report(g, out, err)
+}
+
+func loadPlanFile(path string) (*plan.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	defer f.Close()
+	p, err := plan.Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// confirm asks for a literal "yes", as Terraform does.
+func confirm(in io.Reader, out io.Writer) (bool, error) {
+	fmt.Fprint(out, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read answer: %w", err)
+	}
+	fmt.Fprintln(out)
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+func printProgress(w io.Writer, ev apply.Event) {
+	r := ev.Result
+	what := r.Step.Subject
+	if r.Step.Change != "" {
+		what += ": " + r.Step.Change
+	}
+	switch {
+	case ev.Start:
+		return
+	case r.Status == apply.Applied:
+		fmt.Fprintf(w, "%s: %s  done (%s)\n", r.Step.Host, what, roundDuration(r.Duration))
+	case r.Status == apply.Failed:
+		fmt.Fprintf(w, "%s: %s  FAILED (%s): %v\n", r.Step.Host, what, roundDuration(r.Duration), r.Err)
+	default:
+		fmt.Fprintf(w, "%s: %s  not run: %s\n", r.Step.Host, what, r.Reason)
+	}
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d > time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d > time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	}
+	return d
+}
+
+// applyJSON is the --json contract for config management (README, "apply").
+type applyJSON struct {
+	Changed   bool           `json:"changed"`
+	Converged bool           `json:"converged"`
+	Applied   int            `json:"applied"`
+	Failed    int            `json:"failed"`
+	NotRun    int            `json:"not_run"`
+	Duration  string         `json:"duration"`
+	Steps     []stepJSON     `json:"steps"`
+	Remaining []string       `json:"remaining,omitempty"`
+	Notes     []string       `json:"notes,omitempty"`
+	Problems  []plan.Problem `json:"problems,omitempty"`
+	Error     string         `json:"error,omitempty"`
+}
+
+type stepJSON struct {
+	ID       string           `json:"id"`
+	Host     string           `json:"host"`
+	Kind     plan.Kind        `json:"kind"`
+	Action   plan.Symbol      `json:"action"`
+	Subject  string           `json:"subject"`
+	Change   string           `json:"change"`
+	SQL      []plan.Statement `json:"sql,omitempty"`
+	Status   apply.Status     `json:"status"`
+	Duration string           `json:"duration,omitempty"`
+	Error    string           `json:"error,omitempty"`
+	Reason   string           `json:"reason,omitempty"`
+}
+
+// report prints the outcome (JSON or a summary line) and maps it to the exit code.
+func (c *ApplyCmd) report(g *Globals, out *apply.Outcome, applyErr error) error {
+	if c.JSON {
+		j := applyJSON{Steps: []stepJSON{}}
+		if out != nil {
+			j.Changed = out.Changed()
+			if out.Plan != nil {
+				j.Notes, j.Problems = out.Plan.Notes, out.Plan.Problems
+			}
+			if out.Result != nil {
+				j.Applied, j.Failed, j.NotRun = out.Result.Count(apply.Applied), out.Result.Count(apply.Failed), out.Result.Count(apply.NotRun)
+				j.Duration = out.Result.Duration.String()
+				for _, r := range out.Result.Steps {
+					sj := stepJSON{ID: r.Step.ID, Host: r.Step.Host, Kind: r.Step.Kind, Action: r.Step.Symbol,
+						Subject: r.Step.Subject, Change: r.Step.Change, SQL: r.Step.Statements, Status: r.Status, Reason: r.Reason}
+					if r.Duration > 0 {
+						sj.Duration = r.Duration.String()
+					}
+					if r.Err != nil {
+						sj.Error = r.Err.Error()
+					}
+					j.Steps = append(j.Steps, sj)
+				}
+			}
+			if out.After != nil {
+				j.Converged = out.After.Changes() == 0 && !out.After.HasErrors()
+				for _, s := range out.After.Steps {
+					j.Remaining = append(j.Remaining, s.ID)
+				}
+			}
+		}
+		if applyErr != nil {
+			j.Error = applyErr.Error()
+		}
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(j); err != nil {
+			return err
+		}
+		if applyErr != nil {
+			return &ExitError{Code: ExitFailure}
+		}
+		return nil
+	}
+
+	if out != nil && out.Result != nil {
+		r := out.Result
+		fmt.Fprintf(g.Stdout, "\nApply %s: %d applied, %d failed, %d not run, in %s.\n",
+			map[bool]string{true: "complete", false: "failed"}[applyErr == nil],
+			r.Count(apply.Applied), r.Count(apply.Failed), r.Count(apply.NotRun), roundDuration(r.Duration))
+		if applyErr == nil {
+			fmt.Fprintln(g.Stdout, "mmm plan now finds no changes: the cluster matches the configuration.")
+		}
+	}
+	if applyErr != nil {
+		return &ExitError{Code: ExitFailure, Err: applyErr}
+	}
+	return nil
+}

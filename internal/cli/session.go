@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/conn"
+	"github.com/mysql-mmm/mmm/internal/inspect"
+	"github.com/mysql-mmm/mmm/internal/topology"
+	"github.com/mysql-mmm/mmm/plan"
+)
+
+// ClusterFlags are the flags of the commands that talk to the servers.
+type ClusterFlags struct {
+	ConnectTimeout time.Duration `help:"Timeout to connect and log in to each server." default:"2s" env:"MMM_CONNECT_TIMEOUT"`
+	QueryTimeout   time.Duration `help:"Timeout of each statement while inspecting." default:"5s" env:"MMM_QUERY_TIMEOUT"`
+}
+
+func (f ClusterFlags) timeouts() conn.Timeouts {
+	return conn.Timeouts{Connect: f.ConnectTimeout, Query: f.QueryTimeout}
+}
+
+// session is one command's view of a cluster: the desired state and how to
+// read the live one. plan, apply and the daemons share it so that they all see
+// the cluster the same way.
+type session struct {
+	g       *Globals
+	cluster *topology.Cluster
+	flags   ClusterFlags
+}
+
+func newSession(g *Globals, flags ClusterFlags) (*session, error) {
+	c, _, err := loadCluster(g, true)
+	if err != nil {
+		return nil, err
+	}
+	return &session{g: g, cluster: c, flags: flags}, nil
+}
+
+func (s *session) inspect(ctx context.Context) *topology.Live {
+	return inspect.Inspect(ctx, s.cluster, inspect.Options{Timeouts: s.flags.timeouts(), Logger: s.g.Logger})
+}
+
+func (s *session) diff(live *topology.Live, opts plan.Options) *plan.Plan {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now().UTC()
+	}
+	return plan.Diff(s.cluster, live, opts)
+}
+
+// unreachable lists the hosts inspection could not read, with why.
+func unreachable(live *topology.Live, c *topology.Cluster) []string {
+	var out []string
+	for _, h := range c.Hosts {
+		if lh := live.Hosts[h.Name]; lh == nil || !lh.Reachable {
+			why := "not inspected"
+			if lh != nil && lh.Error != "" {
+				why = lh.Error
+			}
+			out = append(out, why)
+		}
+	}
+	return out
+}
