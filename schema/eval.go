@@ -166,6 +166,15 @@ func (e *evaluator) value(a *hcl.Attribute, want cty.Type) (v cty.Value, marks c
 	if v.IsNull() {
 		return cty.NilVal, marks, false
 	}
+	if hugeNumber(v) {
+		e.add(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Number out of range",
+			Detail:   a.Name + " holds a number too large (or too small) to mean anything here.",
+			Subject:  a.Expr.Range().Ptr(),
+		})
+		return cty.NilVal, marks, false
+	}
 	conv, err := convert.Convert(v, want)
 	if err != nil {
 		e.add(&hcl.Diagnostic{
@@ -177,6 +186,22 @@ func (e *evaluator) value(a *hcl.Attribute, want cty.Type) (v cty.Value, marks c
 		return cty.NilVal, marks, false
 	}
 	return conv, marks, true
+}
+
+// hugeNumber reports whether v holds a number whose decimal form would have
+// thousands of digits: converting it to a string takes forever (cty prints
+// every digit), and no attribute of a topology wants one.
+func hugeNumber(v cty.Value) bool {
+	huge := false
+	_ = cty.Walk(v, func(_ cty.Path, el cty.Value) (bool, error) {
+		if el.Type() == cty.Number && el.IsKnown() && !el.IsNull() {
+			if exp := el.AsBigFloat().MantExp(nil); exp > 256 || exp < -256 {
+				huge = true
+			}
+		}
+		return !huge, nil
+	})
+	return huge
 }
 
 func (e *evaluator) reportUnset(a *hcl.Attribute, marks cty.ValueMarks) {
@@ -273,7 +298,12 @@ func shownNumber(v cty.Value, marks cty.ValueMarks) string {
 	if sensitive(marks) {
 		return "(sensitive value)"
 	}
-	return v.AsBigFloat().Text('g', -1)
+	bf := v.AsBigFloat()
+	// Text would print every decimal digit of 1e100000000: a hang, not a message.
+	if exp := bf.MantExp(nil); exp > 64 || exp < -64 {
+		return "a number far out of range"
+	}
+	return bf.Text('g', 20)
 }
 
 // duration evaluates a Go duration string ("250ms", "1s", "2m"); zero is

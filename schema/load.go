@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mysql-mmm/mmm/internal/topology"
@@ -127,6 +128,9 @@ func (l *Loader) parsePath(path string) ([]*hcl.File, hcl.Diagnostics) {
 
 // loadFiles decodes the merged files and converts them.
 func (l *Loader) loadFiles(files []*hcl.File) (*topology.Cluster, hcl.Diagnostics) {
+	if diags := hugeLiterals(files); diags.HasErrors() {
+		return nil, diags
+	}
 	var diags hcl.Diagnostics
 	var root rootSpec
 	diags = append(diags, gohcl.DecodeBody(hcl.MergeFiles(files), nil, &root)...)
@@ -139,6 +143,32 @@ func (l *Loader) loadFiles(files []*hcl.File) (*topology.Cluster, hcl.Diagnostic
 	b := &builder{l: l, diags: &diags, src: map[string]hcl.Range{}}
 	c := b.build(&root)
 	return c, dedupe(diags)
+}
+
+// hugeLiterals reports number literals such as 1e100000000 before anything
+// evaluates them: hcl and cty print numbers digit by digit when they turn
+// them into strings (in templates, format(), conversions), which for such a
+// literal never ends.
+func hugeLiterals(files []*hcl.File) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, f := range files {
+		body, ok := f.Body.(*hclsyntax.Body)
+		if !ok {
+			continue
+		}
+		hclsyntax.VisitAll(body, func(n hclsyntax.Node) hcl.Diagnostics {
+			if lit, ok := n.(*hclsyntax.LiteralValueExpr); ok && hugeNumber(lit.Val) {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Number out of range",
+					Detail:   "This number is too large (or too small) to mean anything in a topology.",
+					Subject:  lit.SrcRange.Ptr(),
+				})
+			}
+			return nil
+		})
+	}
+	return diags
 }
 
 // dedupe drops repeated diagnostics: an attribute of the defaults block is

@@ -49,6 +49,7 @@ func (b *builder) module(parent *evaluator, m *moduleSpec) ([]userIn, []roleIn, 
 			files = append(files, f)
 		}
 	}
+	diags = append(diags, hugeLiterals(files)...)
 	b.add(diags...)
 	if diags.HasErrors() {
 		return nil, nil, nil
