@@ -142,7 +142,24 @@ func (l *Loader) loadFiles(files []*hcl.File) (*topology.Cluster, hcl.Diagnostic
 	}
 	b := &builder{l: l, diags: &diags, src: map[string]hcl.Range{}}
 	c := b.build(&root)
-	return c, dedupe(diags)
+	diags = dedupe(diags)
+	sortDiagnostics(diags)
+	return c, diags
+}
+
+// sortDiagnostics orders diags by file and position, so output follows the
+// source and is the same on every run (map iteration is random).
+func sortDiagnostics(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
 }
 
 // hugeLiterals reports number literals such as 1e100000000 before anything
@@ -274,7 +291,6 @@ func duplicateDiag(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
 		Summary:  "Duplicate " + what,
 		Detail:   fmt.Sprintf("%s is already declared at %s. Remove one of them or give it another name.", capitalize(what), prev),
 		Subject:  at.Ptr(),
-		Context:  hcl.RangeBetween(prev, at).Ptr(),
 	}
 }
 
