@@ -1,6 +1,7 @@
 # mmm — build, test and demo. `make demo` and `make test` install what is missing
 # (mariadb-server, mariadb-client, iproute2) with apt-get; run them as root.
 
+SHELL     := /bin/bash
 GO        ?= go
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
@@ -18,9 +19,15 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mmm
 
 # Unit tests and the lab integration tests (real MariaDB servers in network
-# namespaces; each package's lab has its own /24, see README "Lab").
+# namespaces; each package's lab has its own /24, see README "Lab"). Verbose, so
+# the output shows which lab tests ran or why they skipped, minus the RUN/PASS
+# chatter; the whole log is in bin/test.log, and the last line counts the tests.
 test: deps
-	$(GO) test -count=1 -timeout 15m ./...
+	@mkdir -p bin; set -o pipefail; rc=0; \
+	$(GO) test -count=1 -timeout 15m -v ./... 2>&1 | tee bin/test.log | \
+		grep -Ev '^(=== (RUN|PAUSE|CONT|NAME)|\s*--- PASS|PASS$$)' || rc=$$?; \
+	echo "$$(grep -cE '^\s*--- PASS' bin/test.log) passed, $$(grep -cE '^\s*--- FAIL' bin/test.log) failed, $$(grep -cE '^\s*--- SKIP' bin/test.log) skipped"; \
+	exit $$rc
 
 demo: deps build
 	$(BIN) lab up --config $(DEMO)

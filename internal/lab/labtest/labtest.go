@@ -147,12 +147,14 @@ func start(configPath string, cfg config) (l *lab.Lab, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	t0 := time.Now()
 	if _, err := l.Up(ctx); err != nil {
 		if downErr := l.Down(context.Background()); downErr != nil {
 			fmt.Fprintf(os.Stderr, "labtest: tearing down the half-started lab %s: %v\n", l.ID(), downErr)
 		}
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
+	fmt.Fprintf(os.Stderr, "labtest: lab %s up: %d hosts in %s, %s\n", l.ID(), len(c.Hosts), l.Subnet(), time.Since(t0).Round(time.Millisecond))
 	return l, nil
 }
 
