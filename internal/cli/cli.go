@@ -59,6 +59,7 @@ type CLI struct {
 	Plan     PlanCmd     `cmd:"" help:"Read the live cluster and show what would change."`
 	Apply    ApplyCmd    `cmd:"" help:"Make the cluster match the file (a fresh plan, or a saved one)."`
 	Lab      LabCmd      `cmd:"" help:"Run a local lab of real MariaDB servers for the file's hosts."`
+	Agent    AgentCmd    `cmd:"" help:"Run the data-node daemon that owns this host's virtual IPs."`
 }
 
 // Main runs the command line and returns the exit code.
