@@ -51,7 +51,7 @@ performance_schema      = OFF
 `, h.Dir, h.Port, h.ServerID)
 }
 
-// installDataDir makes a fresh data directory. root@localhost gets no password
+// installDataDir makes a fresh data directory (the host's namespace must exist). root@localhost gets no password
 // (normal authentication, reachable only over the host's socket) so the lab can
 // create the admin account without a password on any command line.
 func installDataDir(ctx context.Context, h *HostState) error {
@@ -74,7 +74,12 @@ func installDataDir(ctx context.Context, h *HostState) error {
 	)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	// Inside the host's namespace, so that a teardown after a crash of ours
+	// (which sweeps the namespace's processes) also stops a bootstrap in progress.
+	err := startInNamespace(h.Namespace, cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	_ = os.WriteFile(filepath.Join(h.Dir, "install.log"), out.Bytes(), 0o644)
 	if err != nil {
 		// Its first lines say what failed; the server's own log says why.
@@ -146,7 +151,10 @@ func waitReady(ctx context.Context, h *HostState, admin topology.Account, timeou
 	defer cancel()
 	var last error
 	for {
-		if !serverAlive(h.PID, h.DefaultsFile) {
+		// Only existence: we started this pid, and until the child has exec'd,
+		// /proc/PID/cmdline still shows our own command line, so the
+		// --defaults-file check would call a starting server dead.
+		if !serverAlive(h.PID, "") {
 			return fmt.Errorf("mariadbd for %s (pid %d) exited during start-up; %s", h.Name, h.PID, errorLogTail(h))
 		}
 		var err error
