@@ -1,9 +1,12 @@
 package schema
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader as if they were
@@ -27,7 +30,17 @@ func FuzzLoad(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// While fuzzing (not in plain go test), an input that takes minutes is a
+	// hang the fuzzer cannot see on its own: crash the worker so the input is
+	// saved in testdata/fuzz.
+	fuzzing := flag.Lookup("test.fuzz") != nil && flag.Lookup("test.fuzz").Value.String() != ""
 	f.Fuzz(func(t *testing.T, src []byte) {
+		if fuzzing {
+			hang := time.AfterFunc(30*time.Second, func() {
+				panic(fmt.Sprintf("FuzzLoad: loading this input did not finish in 30s (a hang): %q", src))
+			})
+			defer hang.Stop()
+		}
 		l := NewLoader(Options{LookupEnv: fakeEnv})
 		c, diags := l.loadSource(name, src)
 		if c == nil && !diags.HasErrors() {
