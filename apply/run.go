@@ -22,7 +22,23 @@ var (
 	ErrUnsafe       = errors.New("the plan has unsafe steps")
 	ErrPlanProblems = errors.New("the plan has errors")
 	ErrNotConverged = errors.New("apply did not converge")
+	ErrIncomplete   = errors.New("apply changes nothing while it cannot see every host")
 )
+
+// Unreachable lists the hosts live could not read, each with why.
+func Unreachable(c *topology.Cluster, live *topology.Live) []string {
+	var out []string
+	for _, h := range c.Hosts {
+		lh := live.Hosts[h.Name]
+		switch {
+		case lh == nil:
+			out = append(out, h.Name+": not inspected")
+		case !lh.Reachable:
+			out = append(out, lh.Error)
+		}
+	}
+	return out
+}
 
 // Inspector reads the live state of the cluster.
 type Inspector func(ctx context.Context) *topology.Live
@@ -41,7 +57,10 @@ type Applier struct {
 	AllowUnsafe bool
 	LockWait    time.Duration
 	StepTimeout time.Duration
-	Progress    func(Event)
+	// SettleTime bounds the wait for starting replication threads after the
+	// last step (default 5s).
+	SettleTime time.Duration
+	Progress   func(Event)
 }
 
 // Outcome is what an apply did.
@@ -73,6 +92,12 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 		return out, nil
 	}
 
+	// See every host before anything else, the lock included: a wrong
+	// password or a dead host is reported as such, and nothing is touched.
+	if down := Unreachable(a.Cluster, a.Inspect(ctx)); len(down) > 0 {
+		return nil, fmt.Errorf("%w:\n  %s", ErrIncomplete, strings.Join(down, "\n  "))
+	}
+
 	// The lock holds a connection per host for the whole apply; it gets its own
 	// pools so that it never takes the connection the steps need.
 	lockPool := &Pool{Cluster: a.Cluster}
@@ -84,6 +109,9 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 	defer lock.Release()
 
 	live := a.Inspect(ctx)
+	if down := Unreachable(a.Cluster, live); len(down) > 0 {
+		return nil, fmt.Errorf("%w:\n  %s", ErrIncomplete, strings.Join(down, "\n  "))
+	}
 	fresh := a.Diff(live)
 	if reasons := plan.Stale(approved.Fingerprint, fresh.Fingerprint); len(reasons) > 0 {
 		return nil, fmt.Errorf("%w: the cluster changed since it was made:\n  - %s\nrun mmm plan again", ErrStalePlan, strings.Join(reasons, "\n  - "))
@@ -105,8 +133,7 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 	}
 	out.Result = ex.Execute(ctx, fresh)
 
-	out.Live = a.Inspect(ctx)
-	out.After = a.Diff(out.Live)
+	out.Live, out.After = a.settle(ctx)
 	if err := out.Result.Err(); err != nil {
 		return out, err
 	}
@@ -115,6 +142,51 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 			ErrNotConverged, n, stepList(out.After.Steps))
 	}
 	return out, nil
+}
+
+// settle re-inspects and re-plans after the steps ran. Replication threads
+// start asynchronously (an IO thread is "Connecting" for a moment after START
+// SLAVE), so while the only remaining changes are replicas still starting up,
+// it looks again, for a few seconds at most.
+func (a *Applier) settle(ctx context.Context) (*topology.Live, *plan.Plan) {
+	deadline := time.Now().Add(a.settleTime())
+	for {
+		live := a.Inspect(ctx)
+		after := a.Diff(live)
+		if after.Changes() == 0 || !onlyStartingReplicas(after, live) || time.Now().After(deadline) {
+			return live, after
+		}
+		select {
+		case <-ctx.Done():
+			return live, after
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (a *Applier) settleTime() time.Duration {
+	if a.SettleTime > 0 {
+		return a.SettleTime
+	}
+	return 5 * time.Second
+}
+
+// onlyStartingReplicas reports whether every remaining step starts a replica
+// that shows no error (yet): its threads may still be coming up.
+func onlyStartingReplicas(p *plan.Plan, live *topology.Live) bool {
+	for _, s := range p.Steps {
+		if s.Kind != plan.KindStartReplica {
+			return false
+		}
+		lh := live.Hosts[s.Host]
+		if lh == nil || lh.Replica == nil {
+			return false
+		}
+		if rs := lh.Replica; rs.LastIOErrno != 0 || rs.LastSQLErrno != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *Applier) lockWait() time.Duration {

@@ -138,6 +138,7 @@ func (d *differ) run() {
 		d.p.Writer = ""
 	}
 
+	d.replicationAccount()
 	d.variables()
 	d.users()
 	if d.roleSteps {

@@ -60,8 +60,8 @@ func (c *ApplyCmd) Run(g *Globals) error {
 	}
 
 	live := s.inspect(ctx)
-	if down := unreachable(live, s.cluster); len(down) > 0 {
-		return fmt.Errorf("mmm apply changes nothing while it cannot see every host:\n  %s", strings.Join(down, "\n  "))
+	if down := apply.Unreachable(s.cluster, live); len(down) > 0 {
+		return fmt.Errorf("%w:\n  %s", apply.ErrIncomplete, strings.Join(down, "\n  "))
 	}
 
 	if approved == nil {
@@ -231,6 +231,7 @@ func (c *ApplyCmd) report(g *Globals, out *apply.Outcome, applyErr error) error 
 		}
 		enc := json.NewEncoder(g.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(j); err != nil {
 			return err
 		}

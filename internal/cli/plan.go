@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mysql-mmm/mmm/apply"
 	"github.com/mysql-mmm/mmm/plan"
 )
 
@@ -46,7 +47,7 @@ func (c *PlanCmd) Run(g *Globals) error {
 			fmt.Fprintf(g.Stdout, "\nSaved the plan to %s. To carry it out: mmm apply %s\n", c.Out, c.Out)
 		}
 	}
-	return planExit(p, live != nil && len(unreachable(live, s.cluster)) > 0, c.DetailedExitcode)
+	return planExit(p, len(apply.Unreachable(s.cluster, live)) > 0, c.DetailedExitcode)
 }
 
 // planExit maps a plan to the exit code contract: 1 when the plan has errors

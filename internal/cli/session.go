@@ -47,18 +47,3 @@ func (s *session) diff(live *topology.Live, opts plan.Options) *plan.Plan {
 	}
 	return plan.Diff(s.cluster, live, opts)
 }
-
-// unreachable lists the hosts inspection could not read, with why.
-func unreachable(live *topology.Live, c *topology.Cluster) []string {
-	var out []string
-	for _, h := range c.Hosts {
-		if lh := live.Hosts[h.Name]; lh == nil || !lh.Reachable {
-			why := "not inspected"
-			if lh != nil && lh.Error != "" {
-				why = lh.Error
-			}
-			out = append(out, why)
-		}
-	}
-	return out
-}
