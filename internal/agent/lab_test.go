@@ -392,3 +392,31 @@ func TestLabRefusedRequestsChangeNothing(t *testing.T) {
 		t.Fatalf("refused requests released the VIP: %+v, %v", st, err)
 	}
 }
+
+func TestLabStartAgents(t *testing.T) {
+	l := labtest.Get(t)
+	clearVIPs(t, l)
+	ctx := context.Background()
+	pids, err := l.StartAgents(ctx, func(host string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), serveEnv+"="+host)
+		return cmd
+	})
+	t.Cleanup(func() { _ = l.StopAgents() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Client{Cluster: l.Cluster()}
+	for _, h := range l.Cluster().Hosts {
+		st, err := c.Status(ctx, h.Name)
+		if err != nil || st.Host != h.Name || pids[h.Name] == 0 {
+			t.Fatalf("agent of %s (pid %d): %+v, %v", h.Name, pids[h.Name], st, err)
+		}
+	}
+	if err := l.StopAgents(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Client{Cluster: l.Cluster(), Timeout: time.Second}).Status(ctx, "master1"); err == nil {
+		t.Fatal("an agent still answers after StopAgents")
+	}
+}
