@@ -3,6 +3,7 @@ package plan
 import (
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -103,7 +104,7 @@ func convergedLive(c *topology.Cluster) *topology.Live {
 		}
 		for _, u := range c.Users {
 			lh.Users[u.Key()] = &topology.LiveUser{Name: u.Name, Host: u.Host, Exists: true, Password: topology.PasswordMatch,
-				Grants: append([]topology.Grant(nil), u.Grants...)}
+				Grants: liveGrants(u.Grants)}
 		}
 		live.Hosts[h.Name] = lh
 	}
@@ -119,4 +120,18 @@ func withVIPs(live *topology.Live) *topology.Live {
 		"198.18.0.102": {"slave2"},
 	}
 	return live
+}
+
+// liveGrants is what inspect reports for declared grants on mariaVersion:
+// the server's own names (REPLICATION CLIENT is shown as BINLOG MONITOR).
+func liveGrants(declared []topology.Grant) []topology.Grant {
+	f, err := flavor.Parse(mariaVersion)
+	if err != nil {
+		panic(err)
+	}
+	var out []topology.Grant
+	for _, g := range declared {
+		out = append(out, flavor.NormalizeGrant(f, g))
+	}
+	return out
 }

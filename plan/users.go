@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -70,7 +71,15 @@ func (d *differ) user(h *topology.Host, lh *topology.LiveHost, u *topology.User)
 		return
 	}
 
-	want := canonicalGrants(u.Grants)
+	// Declared grants take the server's own form first (ALL PRIVILEGES
+	// expanded for the level, aliases such as REPLICATION CLIENT -> BINLOG
+	// MONITOR resolved, column lists sorted), so they compare with the parsed
+	// live grants and a converged account plans nothing.
+	declared := make([]topology.Grant, 0, len(u.Grants))
+	for _, g := range u.Grants {
+		declared = append(declared, flavor.NormalizeGrant(sql.f, g))
+	}
+	want := canonicalGrants(declared)
 	if !exists {
 		stmts := []Statement{sql.noBinlog(), sql.createUser(u.Name, u.Host, u.Password)}
 		var what []string
