@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -434,22 +435,34 @@ func (b *builder) privilege(p, on string, a *hcl.Attribute) (string, bool) {
 	if b.c.Flavor == "" { // unknown flavor: already reported; keep the spelling
 		return formatPrivilege(upper, cols), true
 	}
-	canon, known := CanonicalPrivilege(b.c.Flavor, upper)
-	if !known {
+	// One privilege table for the whole program: internal/flavor's, which
+	// inspect also parses SHOW GRANTS with, so declared and live grants agree.
+	f, err := flavor.Newest(b.c.Flavor)
+	if err != nil {
+		return formatPrivilege(upper, cols), true
+	}
+	if !flavor.ValidPrivilege(f, upper) {
 		b.errorf(subject, "Unknown privilege",
-			"%s has no privilege %q%s.", flavorName(b.c.Flavor), upper, suggestPrivilege(b.c.Flavor, upper))
+			"%s has no privilege %q%s.", flavorName(b.c.Flavor), upper, suggestPrivilege(f, upper))
 		return "", false
 	}
-	table, _ := privilegeTable(b.c.Flavor)
-	info := table[canon]
-	if info.global && on != "*.*" {
-		b.errorf(subject, "Global privilege on a database",
-			"%s is an administrative privilege: grant it on \"*.*\", not on %q.", canon, on)
-		return "", false
+	canon := flavor.CanonicalPrivilege(f, upper)
+	level := flavor.LevelOf(on)
+	if len(cols) > 0 {
+		if !flavor.ValidAt(f, level, formatPrivilege(canon, cols)) {
+			b.errorf(subject, "Invalid column privilege",
+				"Only SELECT, INSERT, UPDATE and REFERENCES take columns, and only on a table (\"db.table\").")
+			return "", false
+		}
+		return formatPrivilege(canon, cols), true
 	}
-	if len(cols) > 0 && (!info.columns || strings.HasSuffix(on, ".*")) {
-		b.errorf(subject, "Invalid column privilege",
-			"Only SELECT, INSERT, UPDATE and REFERENCES take columns, and only on a table (\"db.table\").")
+	if !flavor.ValidAt(f, level, canon) {
+		if level != flavor.LevelGlobal && flavor.ValidAt(f, flavor.LevelGlobal, canon) {
+			b.errorf(subject, "Global privilege on a database",
+				"%s is an administrative privilege: grant it on \"*.*\", not on %q.", canon, on)
+		} else {
+			b.errorf(subject, "Privilege not valid here", "%s cannot be granted on %q.", canon, on)
+		}
 		return "", false
 	}
 	return formatPrivilege(canon, cols), true

@@ -204,29 +204,6 @@ func equalGrant(a, b topology.Grant) bool {
 	return a.On == b.On && a.WithGrantOption == b.WithGrantOption && strings.Join(a.Privileges, "|") == strings.Join(b.Privileges, "|")
 }
 
-func TestCanonicalPrivilege(t *testing.T) {
-	tests := []struct {
-		flavor, in, want string
-		ok               bool
-	}{
-		{"mariadb", "replication client", "BINLOG MONITOR", true},
-		{"mariadb", "REPLICA  MONITOR", "SLAVE MONITOR", true},
-		{"mariadb", "read_only admin", "READ_ONLY ADMIN", true},
-		{"mariadb", "SYSTEM_VARIABLES_ADMIN", "SYSTEM_VARIABLES_ADMIN", false},
-		{"mysql", "replication client", "REPLICATION CLIENT", true},
-		{"mysql", "replication replica", "REPLICATION SLAVE", true},
-		{"mysql", "connection_admin", "CONNECTION_ADMIN", true},
-		{"mysql", "BINLOG MONITOR", "BINLOG MONITOR", false},
-		{"oracle", "SELECT", "SELECT", false},
-	}
-	for _, tt := range tests {
-		got, ok := CanonicalPrivilege(tt.flavor, tt.in)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("CanonicalPrivilege(%q, %q) = %q, %v; want %q, %v", tt.flavor, tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestCanonicalObject(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"*.*", "*.*"}, {"shop.*", "shop.*"}, {"`shop`.`orders`", "shop.orders"}, {" a.b ", "a.b"},

@@ -74,11 +74,13 @@ user "replication" {
     privileges = ["REPLICATION SLAVE"]
   }
 }
+# The monitor reads replication state: on MariaDB 10.5.9+ that is BINLOG
+# MONITOR (alias REPLICATION CLIENT) plus SLAVE MONITOR for SHOW SLAVE STATUS.
 user "mmm_monitor" {
   host     = "198.18.0.%"
   password = var.monitor_password
   grant "*.*" {
-    privileges = ["REPLICATION CLIENT"]
+    privileges = ["REPLICATION CLIENT", "SLAVE MONITOR"]
   }
 }
 user "app" {

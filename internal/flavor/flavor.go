@@ -52,6 +52,20 @@ func FromName(name string) (Flavor, error) {
 	return Flavor{}, fmt.Errorf("unknown flavor %q: want \"mariadb\" or \"mysql\"", name)
 }
 
+// Newest returns the newest version mmm knows of a declared flavor. Offline
+// validation checks privilege names against it, so that no name a supported
+// server accepts is refused; the version each server reports decides at plan
+// time.
+func Newest(name string) (Flavor, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "mariadb":
+		return Flavor{Vendor: MariaDB, Major: 11, Minor: 4, Patch: 0}, nil
+	case "mysql":
+		return Flavor{Vendor: MySQL, Major: 8, Minor: 4, Patch: 0}, nil
+	}
+	return Flavor{}, fmt.Errorf("unknown flavor %q: want \"mariadb\" or \"mysql\"", name)
+}
+
 var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)`)
 
 // Parse reads @@version: "10.11.6-MariaDB-0+deb12u1", "10.11.19-MariaDB-0+deb12u1-log",
