@@ -1,0 +1,141 @@
+package watch
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mysql-mmm/mmm/internal/gtid"
+	"github.com/mysql-mmm/mmm/internal/topology"
+)
+
+// Executed is the GTID state a host has applied: gtid_current_pos on
+// MariaDB, gtid_executed on MySQL (inspect copies one into the other).
+func Executed(lh *topology.LiveHost) gtid.Set {
+	s, _ := gtid.Parse(lh.GTIDExecuted)
+	return s
+}
+
+// Received is what a replica has applied plus what it has received and not
+// applied yet: what it will hold once it caught up.
+func Received(lh *topology.LiveHost) gtid.Set {
+	s := Executed(lh)
+	if lh.Replica != nil {
+		for _, r := range []string{lh.Replica.RetrievedGTIDSet, lh.Replica.ExecutedGTIDSet} {
+			if x, err := gtid.Parse(r); err == nil {
+				s = s.Union(x)
+			}
+		}
+	}
+	return s
+}
+
+// Errant returns the transactions a host wrote itself that came neither from
+// replication nor from the writer as last seen (writerPos): on MariaDB what
+// its binary log holds beyond its gtid_slave_pos, on MySQL what it executed
+// beyond what it retrieved. Empty when there are none.
+func Errant(lh *topology.LiveHost, writerPos gtid.Set) gtid.Set {
+	if lh == nil {
+		return gtid.Set{}
+	}
+	var own, replicated gtid.Set
+	if lh.GTIDBinlogPos != "" || lh.GTIDSlavePos != "" {
+		own, _ = gtid.Parse(lh.GTIDBinlogPos)
+		replicated, _ = gtid.Parse(lh.GTIDSlavePos)
+	} else {
+		own = Executed(lh)
+		if lh.Replica != nil {
+			replicated, _ = gtid.Parse(lh.Replica.RetrievedGTIDSet)
+		}
+	}
+	return own.Subtract(replicated.Union(writerPos))
+}
+
+// Candidate is a host weighed for promotion.
+type Candidate struct {
+	Host     string
+	Eligible bool
+	Why      string   // why it is (not) eligible
+	Position gtid.Set // what it will hold once it applied what it received
+}
+
+// Choice is the result of ChooseCandidate.
+type Choice struct {
+	Host       string      // "" when no host can be promoted
+	Candidates []Candidate // every host of the role but the old writer, in role order
+}
+
+// ChooseCandidate picks the host to promote when the writer (old) is gone:
+// among the writer role's other hosts, the ones that are not ADMIN_OFFLINE
+// and not HARD_OFFLINE, are reachable, whose SQL thread runs without error
+// and with no errant transactions; of those, the most advanced by GTID (a
+// position containing every other's), prefer breaking ties. Positions that
+// do not contain each other are ranked by Count, prefer first on equal counts.
+func ChooseCandidate(c *topology.Cluster, old string, states map[string]State, live *topology.Live, writerPos gtid.Set) Choice {
+	role := c.WriterRole()
+	var ch Choice
+	if role == nil {
+		return ch
+	}
+	prefer := role.Prefer
+	var ok []Candidate
+	for _, name := range role.Hosts {
+		if name == old {
+			continue
+		}
+		cand := Candidate{Host: name}
+		lh := live.Hosts[name]
+		switch st := states[name]; {
+		case st == AdminOffline || st == HardOffline:
+			cand.Why = "is " + string(st)
+		case lh == nil || !lh.Reachable:
+			cand.Why = "is not reachable"
+		case lh.Replica == nil:
+			cand.Why = "has no replication channel"
+		case lh.Replica.SQLRunning != "Yes" || lh.Replica.LastSQLErrno != 0:
+			cand.Why = fmt.Sprintf("SQL thread not sane (running: %s, error %d %s)", orNo(lh.Replica.SQLRunning), lh.Replica.LastSQLErrno, lh.Replica.LastSQLError)
+		default:
+			if e := Errant(lh, writerPos); !e.Empty() {
+				cand.Why = "has errant transactions " + e.String()
+				break
+			}
+			cand.Eligible = true
+			cand.Position = Received(lh)
+			cand.Why = "eligible at " + cand.Position.String()
+		}
+		ch.Candidates = append(ch.Candidates, cand)
+		if cand.Eligible {
+			ok = append(ok, cand)
+		}
+	}
+	if len(ok) == 0 {
+		return ch
+	}
+	sort.SliceStable(ok, func(i, j int) bool {
+		a, b := ok[i], ok[j]
+		aa, bb := a.Position.Contains(b.Position), b.Position.Contains(a.Position)
+		switch {
+		case aa && !bb:
+			return true
+		case bb && !aa:
+			return false
+		case !aa && !bb && a.Position.Count() != b.Position.Count():
+			return a.Position.Count() > b.Position.Count()
+		}
+		return a.Host == prefer && b.Host != prefer
+	})
+	ch.Host = ok[0].Host
+	return ch
+}
+
+// Explain renders the candidates in one line for logs.
+func (ch Choice) Explain() string {
+	var parts []string
+	for _, c := range ch.Candidates {
+		parts = append(parts, c.Host+" "+c.Why)
+	}
+	if ch.Host == "" {
+		return "no candidate: " + strings.Join(parts, "; ")
+	}
+	return "chose " + ch.Host + ": " + strings.Join(parts, "; ")
+}
