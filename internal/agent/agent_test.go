@@ -3,6 +3,8 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -450,5 +453,28 @@ func TestNewRefusesWithoutToken(t *testing.T) {
 	}
 	if _, err := New(Config{Cluster: testCluster(), Host: "nope", Addresses: newFakeNet(), DB: newFakeDB()}); err == nil || !strings.Contains(err.Error(), "master1, master2, slave1") {
 		t.Fatalf("New for an unknown host: %v", err)
+	}
+}
+
+func TestClientTLS(t *testing.T) {
+	h := newHarness(t, "master1")
+	srv := httptest.NewTLSServer(h.agent.Handler())
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "https://"))
+	cluster := testCluster()
+	cluster.Agent.Port, _ = strconv.Atoi(port)
+	cluster.Agent.TLSCert = filepath.Join(t.TempDir(), "not-on-this-machine.pem")
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	if _, err := (&Client{Cluster: cluster}).Status(context.Background(), "master1"); err == nil {
+		t.Fatal("a certificate nobody trusts was accepted")
+	}
+	c := &Client{Cluster: cluster, TLSConfig: &tls.Config{RootCAs: pool}}
+	if u, _ := c.URL("master1"); !strings.HasPrefix(u, "https://") {
+		t.Fatalf("URL with tls_cert set: %s", u)
+	}
+	if _, err := c.Status(context.Background(), "master1"); err != nil {
+		t.Fatal(err)
 	}
 }
