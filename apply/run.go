@@ -36,6 +36,9 @@ func Unreachable(c *topology.Cluster, live *topology.Live) []string {
 		case !lh.Reachable:
 			out = append(out, lh.Error)
 		}
+		if la := live.Agents[h.Name]; la != nil && !la.Reachable {
+			out = append(out, la.Error)
+		}
 	}
 	return out
 }
@@ -53,7 +56,8 @@ type Applier struct {
 	Inspect     Inspector
 	Diff        Differ
 	DBs         Databases
-	Runner      StepRunner // VIP steps and friends; SQL and waits are built in
+	Agents      Agents     // the agents, for VIP steps (nil: a plan with VIP steps fails them)
+	Runner      StepRunner // further step kinds; SQL, waits and VIPs are built in
 	AllowUnsafe bool
 	LockWait    time.Duration
 	StepTimeout time.Duration
@@ -125,8 +129,9 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 	out.Plan = fresh
 
 	ex := &Executor{
-		DBs:      a.DBs,
-		Runner:   runners{a.Runner, &waitRunner{dbs: a.DBs, cluster: a.Cluster}},
+		DBs: a.DBs,
+		Runner: runners{a.Runner, &VIPRunner{Agents: a.Agents}, &waitRunner{dbs: a.DBs, cluster: a.Cluster},
+			&killRunner{dbs: a.DBs, cluster: a.Cluster}},
 		Guard:    (&writerGuard{dbs: a.DBs, cluster: a.Cluster}).check,
 		Timeout:  a.StepTimeout,
 		Progress: a.Progress,

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
@@ -18,6 +19,9 @@ import (
 // that a client could mistake for the writer.
 func (d *differ) vips() {
 	if d.live.VIPs == nil {
+		return
+	}
+	if !d.agentsUsable() {
 		return
 	}
 	var releases, assigns []Step
@@ -146,4 +150,31 @@ func (d *differ) placeRole(role *topology.Role) map[string]string {
 		}
 	}
 	return out
+}
+
+// agentsUsable reports whether VIP steps may be planned: every agent answered
+// (a VIP on a host whose agent is silent could be anywhere), and none holds
+// its roles on a watch's lease (then the watch owns placement, and apply
+// must not move addresses behind its back: design.md, "plan and apply").
+func (d *differ) agentsUsable() bool {
+	ok, leased := true, []string{}
+	for _, h := range d.c.Hosts {
+		la := d.live.Agents[h.Name]
+		switch {
+		case la == nil:
+			continue
+		case !la.Reachable:
+			d.problem(Problem{Severity: SeverityWarning, Host: h.Name,
+				Summary: fmt.Sprintf("the agent on %s could not be asked which VIPs it holds", h.Name),
+				Detail:  la.Error + ". No VIP step is planned until every agent answers."})
+			ok = false
+		case la.Mode == "lease":
+			leased = append(leased, h.Name)
+		}
+	}
+	if ok && len(leased) > 0 {
+		d.note("a running mmm watch holds the roles (agents on %s are in lease mode): VIP placement is left to it; use mmm move-role to move a role", strings.Join(leased, ", "))
+		return false
+	}
+	return ok
 }

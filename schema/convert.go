@@ -307,6 +307,7 @@ func (b *builder) agent(e *evaluator, s *agentSpec) {
 	if s == nil {
 		return
 	}
+	a.Enabled = true
 	a.Port = int(e.integer(s.Port, DefaultAgentPort, 1, 65535))
 	a.Token = e.secret(s.Token, "agent token")
 	a.TLSCert = e.str(s.TLSCert, "")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mysql-mmm/mmm/apply"
+	"github.com/mysql-mmm/mmm/internal/agent"
 	"github.com/mysql-mmm/mmm/internal/topology"
 	"github.com/mysql-mmm/mmm/plan"
 )
@@ -102,6 +103,7 @@ func (c *ApplyCmd) Run(g *Globals) error {
 		Inspect:     s.inspect,
 		Diff:        func(l *topology.Live) *plan.Plan { return s.diff(l, opts) },
 		DBs:         &apply.Pool{Cluster: s.cluster, Timeouts: s.flags.timeouts()},
+		Agents:      agentsOrNil(s.agents()),
 		AllowUnsafe: c.AllowUnsafe,
 		LockWait:    c.LockTimeout,
 		StepTimeout: c.StepTimeout,
@@ -254,4 +256,12 @@ func (c *ApplyCmd) report(g *Globals, out *apply.Outcome, applyErr error) error 
 		return &ExitError{Code: ExitFailure, Err: applyErr}
 	}
 	return nil
+}
+
+// agentsOrNil keeps a nil *agent.Client from becoming a non-nil interface.
+func agentsOrNil(c *agent.Client) apply.Agents {
+	if c == nil {
+		return nil
+	}
+	return c
 }

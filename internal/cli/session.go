@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/agent"
 	"github.com/mysql-mmm/mmm/internal/conn"
 	"github.com/mysql-mmm/mmm/internal/inspect"
 	"github.com/mysql-mmm/mmm/internal/topology"
@@ -27,6 +28,8 @@ type session struct {
 	g       *Globals
 	cluster *topology.Cluster
 	flags   ClusterFlags
+
+	agentClient *agent.Client
 }
 
 func newSession(g *Globals, flags ClusterFlags) (*session, error) {
@@ -37,8 +40,25 @@ func newSession(g *Globals, flags ClusterFlags) (*session, error) {
 	return &session{g: g, cluster: c, flags: flags}, nil
 }
 
+// inspect reads the servers and, when the cluster has agents, which VIPs
+// each host holds.
 func (s *session) inspect(ctx context.Context) *topology.Live {
-	return inspect.Inspect(ctx, s.cluster, inspect.Options{Timeouts: s.flags.timeouts(), Logger: s.g.Logger})
+	live := inspect.Inspect(ctx, s.cluster, inspect.Options{Timeouts: s.flags.timeouts(), Logger: s.g.Logger})
+	if s.cluster.Agent.Enabled {
+		inspect.Agents(ctx, s.cluster, s.agents(), live, s.flags.ConnectTimeout+s.flags.QueryTimeout)
+	}
+	return live
+}
+
+// agents is the client of the cluster's agents (nil when it has none).
+func (s *session) agents() *agent.Client {
+	if !s.cluster.Agent.Enabled {
+		return nil
+	}
+	if s.agentClient == nil {
+		s.agentClient = &agent.Client{Cluster: s.cluster, Timeout: s.flags.ConnectTimeout + s.flags.QueryTimeout}
+	}
+	return s.agentClient
 }
 
 func (s *session) diff(live *topology.Live, opts plan.Options) *plan.Plan {

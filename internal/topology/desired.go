@@ -128,6 +128,10 @@ type Role struct {
 
 // Agent configures `mmm agent` on every data node.
 type Agent struct {
+	// Enabled is true when the file has an agent block: then every data node
+	// runs `mmm agent`, and plan/apply place the roles' VIPs through it.
+	// Without one, mmm manages MySQL only and leaves addresses alone.
+	Enabled bool
 	Port    int
 	Token   Secret
 	TLSCert string

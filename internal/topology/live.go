@@ -7,6 +7,19 @@ type Live struct {
 	// VIPs by address: which hosts hold it (more than one is a fault). Nil when
 	// VIP holders were not read (no agents yet).
 	VIPs map[string][]string
+	// Agents by host name, when the cluster has agents (Agent.Enabled).
+	Agents map[string]*LiveAgent
+}
+
+// LiveAgent is what a host's agent said, or why it could not be asked.
+type LiveAgent struct {
+	Reachable bool
+	Error     string
+	// Mode is "lease" while a `mmm watch` renews the exclusive roles' lease
+	// (then the watch owns role placement), "static" otherwise.
+	Mode string
+	// IPs the host holds, as its agent read them from the interface.
+	IPs []string
 }
 
 // LiveHost is one server as inspected.
