@@ -132,6 +132,8 @@ type Step struct {
 	VIP *VIPStep `json:"vip,omitempty"`
 	// Wait steps (KindWaitCatchUp): what Host must have applied first.
 	Wait *WaitStep `json:"wait,omitempty"`
+	// Clone steps (KindCloneHost): where the data comes from (bootstrap.go).
+	Clone *CloneStep `json:"clone,omitempty"`
 
 	DependsOn []string `json:"depends_on,omitempty"`
 	// Unsafe steps (demote a healthy writer, drop an account, overwrite data)

@@ -97,6 +97,9 @@ func (r *renderer) step(s Step) {
 	if s.Wait != nil {
 		r.line("      wait until %s applied %s's GTID position as of now (at most %s)", s.Host, s.Wait.Source, time.Duration(s.Wait.Timeout))
 	}
+	if s.Clone != nil {
+		r.line("      copy %s from %s (%s): consistent snapshot, tables in parallel, checksums; then gtid_slave_pos = the snapshot's GTID position", s.Host, s.Clone.Donor, s.Clone.Method)
+	}
 	if s.Kind == KindKillClients {
 		r.line("      KILL CONNECTION of every client session (not replication threads, not mmm's own)")
 	}

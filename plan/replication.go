@@ -112,7 +112,14 @@ func (d *differ) channel(h *topology.Host, repl *topology.User) {
 	}
 	fresh := rs == nil && lh.GTIDSlavePos == ""
 	lw := d.reachable(d.c.Host(d.writer))
+	var clone *Step // bootstrap.go: a copy of the data comes first
 	if fresh && h.Name != d.writer {
+		var handled bool
+		if clone, handled = d.bootstrap(h, lh, lw); handled && clone == nil {
+			return
+		}
+	}
+	if fresh && h.Name != d.writer && clone == nil {
 		if len(lh.UserSchemas) > 0 {
 			block(fmt.Sprintf("%s holds data (%s) but never replicated", h.Name, strings.Join(lh.UserSchemas, ", ")),
 				"Pointing it at "+d.writer+" would mix two histories. Give it a copy of the writer's data (bootstrap) or empty it; no replication steps are planned for it.")
@@ -136,7 +143,9 @@ func (d *differ) channel(h *topology.Host, repl *topology.User) {
 			Why:        "It never replicated and holds no data: drop its local transactions (provisioning) so its GTID history is the writer's.",
 			Statements: []Statement{sql.resetBinlog()}})
 	}
-	if fresh && lw != nil {
+	if clone != nil {
+		add(*clone)
+	} else if fresh && lw != nil {
 		if sql.mariadb() && lh.GTIDSlavePos != lw.GTIDBinlogPos {
 			d.pinned[d.writer] = true
 			d.gtidSteps[h.Name] = add(Step{ID: stepID(h.Name, KindSetVariable, "gtid_slave_pos"), Kind: KindSetVariable, Symbol: Update,
@@ -179,6 +188,9 @@ func (d *differ) channel(h *topology.Host, repl *topology.User) {
 	}
 	if rs != nil {
 		why = strings.Join(mismatch, "; ")
+	}
+	if clone != nil {
+		why += " It starts at the GTID position the clone ends with (gtid_slave_pos, set by the clone)."
 	}
 	add(Step{ID: stepID(h.Name, KindChangeSource, "replica"), Kind: KindChangeSource, Symbol: sym,
 		Change: change, Why: why, DependsOn: deps,
