@@ -1,0 +1,153 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mysql-mmm/mmm/internal/topology"
+)
+
+// deadWriterLive: convergedLive after master1's server died: it cannot be
+// reached and every replica's IO thread lost it.
+func deadWriterLive(c *topology.Cluster) *topology.Live {
+	live := withVIPs(convergedLive(c))
+	live.Hosts["master1"] = &topology.LiveHost{Name: "master1", Error: "connect master1: connection refused"}
+	for _, n := range []string{"master2", "slave1", "slave2"} {
+		rs := live.Hosts[n].Replica
+		rs.IORunning, rs.LastIOErrno = "Connecting", 2003
+	}
+	live.Hosts["master2"].GTIDExecuted = "0-1-40"
+	live.Hosts["master2"].GTIDCurrentPos = "0-1-40"
+	live.Hosts["master2"].Replica.RetrievedGTIDSet = "0-1-42"
+	return live
+}
+
+func failoverIDs(p *Plan) string {
+	var ids []string
+	for _, s := range p.Steps {
+		ids = append(ids, s.ID)
+	}
+	return strings.Join(ids, "\n")
+}
+
+func TestFailoverDeadWriter(t *testing.T) {
+	c := labCluster()
+	live := deadWriterLive(c)
+	p := Failover(c, live, FailoverOptions{Dead: "master1", Candidate: "master2", Fenced: true, Now: testNow})
+	want := strings.Join([]string{
+		"master2:wait_catch_up:relay_log",
+		"master2:stop_replica:replica",
+		"master2:set_variable:read_only",
+		"slave1:stop_replica:replica",
+		"slave1:change_source:replica",
+		"slave1:start_replica:replica",
+		"slave2:stop_replica:replica",
+		"slave2:change_source:replica",
+		"slave2:start_replica:replica",
+		"master2:assign_vip:198.18.0.100",
+	}, "\n")
+	if got := failoverIDs(p); got != want {
+		t.Fatalf("steps:\n%s\nwant:\n%s", got, want)
+	}
+	if p.HasErrors() || len(p.Problems) != 0 {
+		t.Errorf("problems: %+v", p.Problems)
+	}
+	if p.Writer != "master2" {
+		t.Errorf("writer %q", p.Writer)
+	}
+	wait := p.Step("master2:wait_catch_up:relay_log")
+	if got := wait.Statements[0].Text; got != "SELECT MASTER_GTID_WAIT('0-1-42', 30)" {
+		t.Errorf("wait statement %q", got)
+	}
+	ro := p.Step("master2:set_variable:read_only")
+	if !contains(ro.DependsOn, "master2:wait_catch_up:relay_log") || !contains(ro.DependsOn, "master2:stop_replica:replica") {
+		t.Errorf("read_only OFF must wait for catch-up and stop: %v", ro.DependsOn)
+	}
+	cs := p.Step("slave1:change_source:replica")
+	if !contains(cs.DependsOn, "master2:wait_catch_up:relay_log") || !strings.Contains(cs.Statements[0].Text, "MASTER_HOST='198.18.0.12'") ||
+		!strings.Contains(cs.Statements[0].Text, "MASTER_USE_GTID=slave_pos") {
+		t.Errorf("repoint: %+v", cs)
+	}
+	if strings.Contains(cs.Statements[0].Text, replSecret) || !strings.Contains(cs.Statements[0].Exec(), replSecret) {
+		t.Error("the replication password must be redacted in text and present in exec")
+	}
+	vip := p.Step("master2:assign_vip:198.18.0.100")
+	if !contains(vip.DependsOn, "master2:set_variable:read_only") {
+		t.Errorf("the writer VIP must follow read_only OFF: %v", vip.DependsOn)
+	}
+	// Every dependency is an earlier step (the executor's rule).
+	seen := map[string]bool{}
+	for _, s := range p.Steps {
+		for _, dep := range s.DependsOn {
+			if !seen[dep] {
+				t.Errorf("%s depends on %s, which is not earlier", s.ID, dep)
+			}
+		}
+		seen[s.ID] = true
+	}
+}
+
+func TestFailoverReachableOldWriterIsFenced(t *testing.T) {
+	c := labCluster()
+	live := withVIPs(convergedLive(c)) // master1 reachable and writable
+	p := Failover(c, live, FailoverOptions{Dead: "master1", Candidate: "master2", Now: testNow})
+	for _, id := range []string{"master1:set_variable:read_only", "master1:kill_clients:clients", "master1:release_vip:198.18.0.100"} {
+		if p.Step(id) == nil {
+			t.Errorf("missing %s in\n%s", id, failoverIDs(p))
+		}
+	}
+	ro := p.Step("master2:set_variable:read_only")
+	if ro == nil || !contains(ro.DependsOn, "master1:kill_clients:clients") || !contains(ro.DependsOn, "master1:set_variable:read_only") {
+		t.Fatalf("promotion must follow the fence: %+v", ro)
+	}
+	rel := p.Step("master1:release_vip:198.18.0.100")
+	if !contains(rel.DependsOn, "master1:set_variable:read_only") {
+		t.Errorf("release must follow read_only: %v", rel.DependsOn)
+	}
+}
+
+func TestFailoverSlaveAheadIsReported(t *testing.T) {
+	c := labCluster()
+	live := deadWriterLive(c)
+	live.Hosts["slave2"].GTIDExecuted = "0-1-43" // received from master1 what master2 never got
+	p := Failover(c, live, FailoverOptions{Dead: "master1", Candidate: "master2", Fenced: true, Now: testNow})
+	if p.Step("slave2:change_source:replica") != nil {
+		t.Error("a slave ahead of the new writer was repointed")
+	}
+	if p.Step("slave1:change_source:replica") == nil {
+		t.Error("slave1 not repointed")
+	}
+	found := false
+	for _, pr := range p.Problems {
+		if pr.Host == "slave2" && strings.Contains(pr.Summary, "0-1-43") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no problem naming slave2's GTIDs: %+v", p.Problems)
+	}
+}
+
+func TestFailoverRefusesBadCandidate(t *testing.T) {
+	c := labCluster()
+	live := deadWriterLive(c)
+	for _, cand := range []string{"master1", "nobody", ""} {
+		p := Failover(c, live, FailoverOptions{Dead: "master1", Candidate: cand, Now: testNow})
+		if !p.HasErrors() || len(p.Steps) != 0 {
+			t.Errorf("candidate %q: want an error and no steps, got %d steps %+v", cand, len(p.Steps), p.Problems)
+		}
+	}
+}
+
+func TestPlaceVIPs(t *testing.T) {
+	c := labCluster()
+	live := withVIPs(convergedLive(c))
+	p := PlaceVIPs(c, live, map[string]string{"198.18.0.100": "master2", "198.18.0.101": "slave2", "198.18.0.102": "slave2"}, []string{"reader"}, testNow, "slave1 is REPLICATION_FAIL")
+	want := "slave1:release_vip:198.18.0.101\nslave2:assign_vip:198.18.0.101"
+	if got := failoverIDs(p); got != want {
+		t.Fatalf("steps:\n%s\nwant:\n%s", got, want)
+	}
+	if dep := p.Steps[1].DependsOn; len(dep) != 1 || dep[0] != "slave1:release_vip:198.18.0.101" {
+		t.Errorf("assign must follow release: %v", dep)
+	}
+}
