@@ -77,14 +77,34 @@ var (
 // Main starts the lab, runs the package's tests and tears the lab down, then
 // exits with the tests' code. Call it from TestMain.
 func Main(m *testing.M, configPath string, opts ...Option) {
-	if dir := os.Getenv(reaperEnv); dir != "" {
-		reap(dir)
-		os.Exit(0)
-	}
-	os.Exit(run(m, configPath, opts))
+	os.Exit(RunWith(m, configPath, opts...))
 }
 
-func run(m *testing.M, configPath string, opts []Option) int {
+// Runner runs a package's tests: *testing.M, or a wrapper around it.
+type Runner interface {
+	Run() int
+}
+
+// RunWith is Main for a TestMain that composes the lab with another harness:
+// it returns the tests' exit code instead of exiting. testscript, for one,
+// wants to own os.Exit and re-runs the test binary as the commands it tests,
+// so its Main goes outside and RunWith inside its TestingM (which only needs
+// Run() int), so that those re-runs never start a lab:
+//
+//	type withLab struct{ m *testing.M }
+//
+//	func (w withLab) Run() int { return labtest.RunWith(w.m, "mmm.hcl") }
+//
+//	func TestMain(m *testing.M) { testscript.Main(withLab{m}, commands) }
+func RunWith(m Runner, configPath string, opts ...Option) int {
+	if dir := os.Getenv(reaperEnv); dir != "" {
+		reap(dir)
+		return 0
+	}
+	return run(m, configPath, opts)
+}
+
+func run(m Runner, configPath string, opts []Option) int {
 	mainCalled = true
 	flag.Parse()
 	if testing.Short() {
@@ -109,7 +129,7 @@ func run(m *testing.M, configPath string, opts []Option) int {
 	return runWithLab(m, l)
 }
 
-func runWithLab(m *testing.M, l *lab.Lab) (code int) {
+func runWithLab(m Runner, l *lab.Lab) (code int) {
 	stopReaper := startReaper(l.Dir())
 	defer func() {
 		if r := recover(); r != nil {
