@@ -219,8 +219,13 @@ func (e *Executor) runStep(ctx context.Context, step plan.Step) error {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// A clone takes as long as the data; its statements have their own
+	// timeouts and the apply's context still cancels it.
+	if step.Kind != plan.KindCloneHost {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	if e.Guard != nil {
 		if err := e.Guard(ctx, step); err != nil {
 			return err

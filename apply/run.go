@@ -131,7 +131,7 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 	ex := &Executor{
 		DBs: a.DBs,
 		Runner: runners{a.Runner, &VIPRunner{Agents: a.Agents}, &waitRunner{dbs: a.DBs, cluster: a.Cluster},
-			&killRunner{dbs: a.DBs, cluster: a.Cluster}},
+			&killRunner{dbs: a.DBs, cluster: a.Cluster}, &cloneRunner{cluster: a.Cluster}},
 		Guard:    (&writerGuard{dbs: a.DBs, cluster: a.Cluster}).check,
 		Timeout:  a.StepTimeout,
 		Progress: a.Progress,
