@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,9 +15,11 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/mysql-mmm/mmm/internal/agent"
 	"github.com/mysql-mmm/mmm/internal/conn"
 	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/inspect"
+	"github.com/mysql-mmm/mmm/internal/lab"
 	"github.com/mysql-mmm/mmm/internal/lab/labtest"
 	"github.com/mysql-mmm/mmm/internal/topology"
 	"github.com/mysql-mmm/mmm/plan"
@@ -71,6 +76,7 @@ func TestApplyLifecycle(t *testing.T) {
 	a := newApplier(c)
 	defer a.DBs.(*Pool).Close()
 	ctx := context.Background()
+	whole := t // the agents live until the whole test ends
 
 	t.Run("from bare servers", func(t *testing.T) {
 		p := planNow(t, a)
@@ -232,6 +238,173 @@ func TestApplyLifecycle(t *testing.T) {
 		}
 		checkConverged(t, c)
 	})
+
+	t.Run("VIPs: agents place them, clients reach the right servers", func(t *testing.T) {
+		startAgents(whole, l)
+		client := &agent.Client{Cluster: c}
+		a.Agents = client
+		a.Inspect = func(ctx context.Context) *topology.Live {
+			live := inspect.Inspect(ctx, c, inspect.Options{})
+			inspect.Agents(ctx, c, client, live, 5*time.Second)
+			return live
+		}
+		p := planNow(t, a)
+		if n := countKind(p, plan.KindAssignVIP); n != 3 {
+			t.Fatalf("want 3 VIP assigns, got %v", stepIDs(p))
+		}
+		if _, err := a.Apply(ctx, p); err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		writerVIP := c.WriterRole().IPs[0]
+		if id := serverIDVia(t, c, writerVIP); id != c.ServerIDFor(c.Host("master1")) {
+			t.Fatalf("writer VIP %s reaches server_id %d, want master1's", writerVIP, id)
+		}
+		seen := map[uint32]bool{}
+		for _, ip := range c.Role("reader").IPs {
+			id := serverIDVia(t, c, ip)
+			if id != c.ServerIDFor(c.Host("slave1")) && id != c.ServerIDFor(c.Host("slave2")) {
+				t.Errorf("reader VIP %s reaches server_id %d, not a slave", ip, id)
+			}
+			seen[id] = true
+		}
+		if len(seen) != 2 {
+			t.Errorf("the reader VIPs reach %d distinct slaves, want 2", len(seen))
+		}
+		if p := planNow(t, a); p.Changes() != 0 {
+			t.Fatalf("after placing VIPs: %v", stepIDs(p))
+		}
+	})
+
+	t.Run("VIPs: a switchover moves the writer VIP, never on two hosts", func(t *testing.T) {
+		writerVIP := c.WriterRole().IPs[0]
+		for _, to := range []string{"master2", "master1"} {
+			from := map[string]string{"master2": "master1", "master1": "master2"}[to]
+			move := *a
+			move.AllowUnsafe = true
+			move.Diff = func(l *topology.Live) *plan.Plan {
+				return plan.Diff(c, l, plan.Options{Now: time.Now(), MoveWriterTo: to})
+			}
+			stop := make(chan struct{})
+			both := make(chan [2]int)
+			go func() { n, total := sampleHolders(l, writerVIP, []string{to, from}, stop); both <- [2]int{n, total} }()
+			if _, err := move.Apply(ctx, planNow(t, &move)); err != nil {
+				close(stop)
+				<-both
+				t.Fatalf("switchover to %s: %v", to, err)
+			}
+			start := time.Now()
+			var id uint32
+			for time.Since(start) < 10*time.Second {
+				if id = serverIDViaQuiet(c, writerVIP); id == c.ServerIDFor(c.Host(to)) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(stop)
+			if r := <-both; r[0] > 0 || r[1] == 0 {
+				t.Errorf("switchover to %s: %d of %d samples saw %s on two namespaces", to, r[0], r[1], writerVIP)
+			} else {
+				t.Logf("switchover to %s: %s on one namespace at most in all %d samples", to, writerVIP, r[1])
+			}
+			if id != c.ServerIDFor(c.Host(to)) {
+				t.Fatalf("after the switchover the writer VIP reaches server_id %d, want %s's", id, to)
+			}
+			t.Logf("switchover to %s: the client reached the new writer through the VIP %s after apply returned", to, time.Since(start).Round(time.Millisecond))
+		}
+		// Without a watch, a plain apply leaves the VIPs where they are.
+		if p := planNow(t, a); p.Changes() != 0 {
+			t.Fatalf("plain plan after switching back: %v", stepIDs(p))
+		}
+	})
+}
+
+func countKind(p *plan.Plan, k plan.Kind) int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// startAgents runs `mmm agent` in every namespace: the binary is built once,
+// and the agents read a copy of the lab file rewritten to this package's /24.
+func startAgents(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mmm")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/mmm").CombinedOutput(); err != nil {
+		t.Fatalf("build mmm: %v\n%s", err, out)
+	}
+	src, err := os.ReadFile("../examples/lab/mmm.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := strings.TrimSuffix(l.Subnet().Addr().String(), "0")
+	cfg := filepath.Join(dir, "mmm.hcl")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(src), "198.18.0.", prefix)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := l.StartAgents(ctx, func(host string) *exec.Cmd {
+		return exec.Command(bin, "agent", "--config", cfg, "--host", host)
+	}); err != nil {
+		t.Fatalf("start agents: %v", err)
+	}
+	t.Cleanup(func() { l.StopAgents() })
+}
+
+// sampleHolders counts the samples in which both hosts held ip, and all
+// samples, until stop closes. The two namespaces are read one after the
+// other, so hosts must be [new holder, old holder]: when the new one already
+// has the address and the old one, read later, still has it, they held it at
+// the same moment. (The other order would count a clean move that happens
+// between the two reads.)
+func sampleHolders(l *lab.Lab, ip string, hosts []string, stop <-chan struct{}) (both, total int) {
+	for {
+		select {
+		case <-stop:
+			return both, total
+		default:
+		}
+		total++
+		n := 0
+		for _, h := range hosts {
+			out, _ := exec.Command("ip", "netns", "exec", l.Namespace(h), "ip", "-4", "-o", "addr", "show").Output()
+			if strings.Contains(string(out), " "+ip+"/") {
+				n++
+			}
+		}
+		if n > 1 {
+			both++
+		}
+	}
+}
+
+func serverIDVia(t *testing.T, c *topology.Cluster, ip string) uint32 {
+	t.Helper()
+	id := serverIDViaQuiet(c, ip)
+	if id == 0 {
+		t.Fatalf("no answer through %s", ip)
+	}
+	return id
+}
+
+func serverIDViaQuiet(c *topology.Cluster, ip string) uint32 {
+	h := *c.Host("master1")
+	h.Address = ip
+	db, err := conn.Open(context.Background(), &h, conn.Timeouts{Connect: time.Second})
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	var id uint32
+	if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+		return 0
+	}
+	return id
 }
 
 // checkConverged verifies the acceptance of a converged cluster from the
