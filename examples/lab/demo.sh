@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the local lab (make demo):
-#   lab up → mmm plan → mmm apply --auto-approve → a row written on the writer is
-#   read back on every host → mmm plan has nothing to do.
+#   lab up (servers + an agent per namespace) → mmm plan → mmm apply --auto-approve
+#   → a row written on the writer is read back on every host → clients reach the
+#   writer and the slaves through the VIPs → mmm plan has nothing to do.
 # The lab keeps running afterwards; `make lab-down` removes it.
 set -euo pipefail
 MMM=${MMM:-bin/mmm}
@@ -12,7 +13,7 @@ export MYSQL_PWD=lab-admin-secret
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 sql() { mariadb --no-defaults --connect-timeout=5 -h "$1" -u root -N -B -e "$2"; }
 
-step "mmm lab up: one MariaDB server per host, each in its own network namespace"
+step "mmm lab up: one MariaDB server and one mmm agent per host, each in its own network namespace"
 $MMM lab up --config "$CONFIG"
 
 step "mmm plan: what the cluster needs (exit code 2: there are changes)"
@@ -38,6 +39,11 @@ for addr in 198.18.0.11 198.18.0.12 198.18.0.13 198.18.0.14; do
   done
   if [ -z "$got" ]; then echo "$addr: the row never arrived" >&2; exit 1; fi
   echo "$addr  $got"
+done
+
+step "clients follow the roles: the writer VIP and the two reader VIPs"
+for vip in 198.18.0.100 198.18.0.101 198.18.0.102; do
+  echo "$vip  -> $(sql "$vip" "SELECT CONCAT('server_id=', @@server_id, '  read_only=', @@read_only)")"
 done
 
 step "mmm plan again: nothing to do (exit code 0)"

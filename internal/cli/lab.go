@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -18,7 +21,8 @@ type LabCmd struct {
 
 // LabUpCmd is `mmm lab up`.
 type LabUpCmd struct {
-	Timeout time.Duration `help:"How long one server may take to answer SQL." default:"60s" env:"MMM_LAB_TIMEOUT"`
+	Timeout  time.Duration `help:"How long one server may take to answer SQL." default:"60s" env:"MMM_LAB_TIMEOUT"`
+	NoAgents bool          `help:"Do not start an mmm agent in each namespace (started by default when the file has an agent block)."`
 }
 
 func (c *LabUpCmd) Run(g *Globals) error {
@@ -44,9 +48,41 @@ func (c *LabUpCmd) Run(g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("lab up: %w (mmm lab down removes what was started)", err)
 	}
+	if l.Cluster().Agent.Enabled && !c.NoAgents {
+		if err := startLabAgents(g, l); err != nil {
+			return fmt.Errorf("lab up: %w (mmm lab down removes what was started)", err)
+		}
+		fmt.Fprintf(g.Stdout, "an mmm agent runs in every namespace, on port %d\n", l.Cluster().Agent.Port)
+	}
 	fmt.Fprintf(g.Stdout, "lab %s is up in %.2fs: %d hosts on bridge %s, monitor address %s\n",
 		l.ID(), time.Since(start).Seconds(), len(results), l.Bridge(), l.MonitorAddress())
 	return nil
+}
+
+// startLabAgents runs this very binary as `mmm agent` in every namespace.
+// Variables set with --var reach the agents through MMM_VAR_* in their
+// environment, never their arguments (secrets stay out of ps).
+func startLabAgents(g *Globals, l *lab.Lab) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the mmm binary for the agents: %w", err)
+	}
+	config, err := filepath.Abs(g.Config)
+	if err != nil {
+		return err
+	}
+	env := os.Environ()
+	for k, v := range g.Var {
+		env = append(env, "MMM_VAR_"+k+"="+v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = l.StartAgents(ctx, func(host string) *exec.Cmd {
+		cmd := exec.Command(self, "agent", "--config", config, "--host", host)
+		cmd.Env = env
+		return cmd
+	})
+	return err
 }
 
 // LabDownCmd is `mmm lab down`.
