@@ -279,10 +279,12 @@ func TestApplyLifecycle(t *testing.T) {
 		writerVIP := c.WriterRole().IPs[0]
 		for _, to := range []string{"master2", "master1"} {
 			from := map[string]string{"master2": "master1", "master1": "master2"}[to]
+			// As an operator does it: change prefer in the file, apply with --allow-unsafe.
+			preferred := withPrefer(c, to)
 			move := *a
 			move.AllowUnsafe = true
 			move.Diff = func(l *topology.Live) *plan.Plan {
-				return plan.Diff(c, l, plan.Options{Now: time.Now(), MoveWriterTo: to})
+				return plan.Diff(preferred, l, plan.Options{Now: time.Now(), AllowUnsafe: true})
 			}
 			stop := make(chan struct{})
 			both := make(chan [2]int)
@@ -311,9 +313,16 @@ func TestApplyLifecycle(t *testing.T) {
 			}
 			t.Logf("switchover to %s: the client reached the new writer through the VIP %s after apply returned", to, time.Since(start).Round(time.Millisecond))
 		}
-		// Without a watch, a plain apply leaves the VIPs where they are.
+		// Without a watch, a plain apply leaves the VIPs where they are, and
+		// a writer that is not the preferred one stays (a note, no change).
 		if p := planNow(t, a); p.Changes() != 0 {
 			t.Fatalf("plain plan after switching back: %v", stepIDs(p))
+		}
+		sticky := newApplier(withPrefer(c, "master2"))
+		sticky.Inspect = a.Inspect
+		defer sticky.DBs.(*Pool).Close()
+		if p := planNow(t, sticky); p.Changes() != 0 || len(p.Notes) == 0 {
+			t.Fatalf("prefer changed without --allow-unsafe: steps %v notes %v", stepIDs(p), p.Notes)
 		}
 	})
 }
@@ -527,6 +536,20 @@ func withAdminPassword(c *topology.Cluster, pw string) *topology.Cluster {
 	cp := copyCluster(c)
 	for _, h := range cp.Hosts {
 		h.Admin.Password = topology.NewSecret(pw, "test")
+	}
+	return cp
+}
+
+// withPrefer is c with the writer role preferring host.
+func withPrefer(c *topology.Cluster, host string) *topology.Cluster {
+	cp := copyCluster(c)
+	cp.Roles = nil
+	for _, r := range c.Roles {
+		rc := *r
+		if r.Name == c.ActiveMasterRole {
+			rc.Prefer = host
+		}
+		cp.Roles = append(cp.Roles, &rc)
 	}
 	return cp
 }

@@ -11,8 +11,11 @@ import (
 
 // Options tune Diff.
 type Options struct {
-	// AllowUnsafe changes only the notes about unsafe steps, never which steps
-	// are planned: the same cluster always gives the same plan.
+	// AllowUnsafe is the operator's consent to unsafe changes. It changes the
+	// notes about unsafe steps, and one decision: a writer that is not the
+	// role's prefer is switched over to it (design.md: prefer is where
+	// `apply --allow-unsafe` moves the writer). The steps are marked unsafe
+	// either way.
 	AllowUnsafe bool
 	// Now stamps Plan.CreatedAt (Diff never reads the clock).
 	Now time.Time

@@ -245,9 +245,22 @@ func TestDiff(t *testing.T) {
 			setup:     func(c *topology.Cluster, live *topology.Live) *topology.Live { return failedOver(c) },
 			wantSteps: []string{},
 			check: func(t *testing.T, p *Plan) {
-				if p.Writer != "master2" || !slices.Contains(p.Notes, "writer is master2, preferred master1") {
+				if p.Writer != "master2" || len(p.Notes) != 1 || !strings.HasPrefix(p.Notes[0], "writer is master2, preferred master1") {
 					t.Errorf("writer %q notes %v", p.Writer, p.Notes)
 				}
+			},
+		},
+		{
+			name:  "--allow-unsafe moves the writer back to prefer",
+			setup: func(c *topology.Cluster, live *topology.Live) *topology.Live { return failedOver(c) },
+			opts:  Options{AllowUnsafe: true},
+			wantSteps: []string{
+				"master2:set_variable:read_only",
+				"master2:kill_clients:clients",
+				"master1:wait_catch_up:master2",
+				"master1:set_variable:read_only",
+				"slave1:stop_replica:replica", "slave1:change_source:replica", "slave1:start_replica:replica",
+				"slave2:stop_replica:replica", "slave2:change_source:replica", "slave2:start_replica:replica",
 			},
 		},
 		{

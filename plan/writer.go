@@ -122,10 +122,14 @@ func (d *differ) chooseWriter() {
 		}
 	case d.c.Monitor.FailBack && d.writer != prefer:
 		target = prefer
+	case d.opts.AllowUnsafe && d.writer != prefer:
+		// The writer is sticky: only an explicit --allow-unsafe (or
+		// move-role, or fail_back in the file) takes it back to prefer.
+		target = prefer
 	}
 	if target == "" || target == d.writer {
 		if d.writer != prefer {
-			d.note("writer is %s, preferred %s", d.writer, prefer)
+			d.note("writer is %s, preferred %s (apply --allow-unsafe or mmm move-role moves it back)", d.writer, prefer)
 		}
 		return
 	}

@@ -22,7 +22,7 @@ type ApplyCmd struct {
 	ClusterFlags
 	PlanFile     string        `arg:"" optional:"" help:"A plan saved by 'mmm plan --out FILE'; without it apply plans afresh." type:"existingfile" placeholder:"PLANFILE"`
 	AutoApprove  bool          `help:"Do not ask for confirmation." env:"MMM_AUTO_APPROVE"`
-	AllowUnsafe  bool          `help:"Allow steps marked unsafe (demoting a healthy writer, dropping accounts)."`
+	AllowUnsafe  bool          `help:"Allow steps marked unsafe (demoting a healthy writer, dropping accounts); also moves the writer back to prefer."`
 	JSON         bool          `help:"Print the result as JSON: changed, and every step with its status." name:"json"`
 	LockTimeout  time.Duration `help:"How long to wait for another mmm apply on this cluster to finish." default:"60s" env:"MMM_LOCK_TIMEOUT"`
 	StepTimeout  time.Duration `help:"Time limit of each step." default:"60s" env:"MMM_STEP_TIMEOUT"`

@@ -17,6 +17,7 @@ type PlanCmd struct {
 	DetailedExitcode bool   `help:"Exit 0 when there is nothing to do, 2 when there are changes, 1 on error."`
 	JSON             bool   `help:"Print the plan as JSON (docs/plan-json.md)." name:"json"`
 	MoveWriterTo     string `help:"Plan a switchover of the writer role to this master." placeholder:"HOST"`
+	AllowUnsafe      bool   `help:"Plan what 'mmm apply --allow-unsafe' would do (also: move the writer back to prefer)."`
 }
 
 func (c *PlanCmd) Run(g *Globals) error {
@@ -29,7 +30,7 @@ func (c *PlanCmd) Run(g *Globals) error {
 	}
 	ctx := context.Background()
 	live := s.inspect(ctx)
-	p := s.diff(live, plan.Options{MoveWriterTo: c.MoveWriterTo})
+	p := s.diff(live, plan.Options{MoveWriterTo: c.MoveWriterTo, AllowUnsafe: c.AllowUnsafe})
 
 	if c.JSON {
 		err = plan.WriteJSON(g.Stdout, p)
