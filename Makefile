@@ -31,8 +31,12 @@ test: deps
 demo: deps build
 	MMM=$(BIN) CONFIG=$(DEMO) examples/lab/demo.sh
 
-bench:
-	$(GO) test -run '^$$' -bench . ./...
+# Go micro-benchmarks of the pure packages, then mmm itself on lab clusters
+# (internal/bench): plan on 2/4/8 hosts (median of 10), apply bare->converged
+# on fresh 4-host labs; labs on 198.18.10-12.0/24; about 1-2 minutes.
+bench: deps build
+	$(GO) test -run '^$$' -bench . ./internal/flavor/... ./plan/... ./schema/...
+	$(GO) run ./internal/bench -mmm $(BIN)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
