@@ -116,7 +116,18 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 	target := Received(lc)
 	var promoteDeps []string
 	wait := ""
-	if rs := lc.Replica; rs != nil && !target.Empty() {
+	if d.reachable(dead) != nil {
+		// A reachable old writer (a switchover, or a writer cut off from
+		// the monitor alone) may have written until its fence: read its
+		// position after the fence, at execution time.
+		wait = d.add(Step{
+			ID: stepID(cand.Name, KindWaitCatchUp, dead.Name), Kind: KindWaitCatchUp, Symbol: Update,
+			Host: cand.Name, Subject: hostSubject(cand), Change: "wait until it applied everything " + dead.Name + " wrote",
+			Wait:      &WaitStep{Source: dead.Name, Timeout: Duration(opts.CatchUpTimeout)},
+			DependsOn: fence,
+		})
+		promoteDeps = append(promoteDeps, wait)
+	} else if rs := lc.Replica; rs != nil && !target.Empty() {
 		wait = d.add(Step{
 			ID: stepID(cand.Name, KindWaitCatchUp, "relay_log"), Kind: KindWaitCatchUp, Symbol: Update,
 			Host: cand.Name, Subject: hostSubject(cand), Change: "wait until it applied what it received (" + target.String() + ")",
@@ -143,7 +154,7 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 	}
 
 	// 3. Repoint the other replicas.
-	d.repointTo(cand, dead, target, wait)
+	d.repointTo(cand, dead, target, wait, d.reachable(dead) == nil)
 
 	// 4. Writer VIPs.
 	if role := desired.WriterRole(); role != nil {
@@ -178,7 +189,11 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 
 // repointTo points every reachable replica other than the new writer and the
 // old one at the new writer, unless it is there already or ahead of it.
-func (d *differ) repointTo(w, old *topology.Host, target gtid.Set, wait string) {
+//
+// checkAhead is false when the old writer is reachable: then the wait step
+// makes the new writer hold everything the old one wrote, so no replica can
+// be ahead of it once the repoint runs.
+func (d *differ) repointTo(w, old *topology.Host, target gtid.Set, wait string, checkAhead bool) {
 	repl := d.c.ReplicationUser()
 	if repl == nil {
 		d.problem(Problem{Severity: SeverityError,
@@ -198,7 +213,7 @@ func (d *differ) repointTo(w, old *topology.Host, target gtid.Set, wait string) 
 		if lh == nil {
 			continue
 		}
-		if ahead := Executed(lh).Subtract(target); !ahead.Empty() {
+		if ahead := Executed(lh).Subtract(target); checkAhead && !ahead.Empty() {
 			d.problem(Problem{Severity: SeverityWarning, Host: h.Name,
 				Summary: fmt.Sprintf("%s is ahead of the new writer %s by %s: not repointed", h.Name, w.Name, ahead),
 				Detail:  "It holds transactions " + w.Name + " does not have (written on it directly, or received from " + old.Name + " alone). Pointing it at " + w.Name + " would fail or diverge; rebuild it from " + w.Name + " or reconcile the GTIDs by hand."})
@@ -330,5 +345,44 @@ func PlaceVIPs(desired *topology.Cluster, live *topology.Live, placement map[str
 	for _, s := range assigns {
 		d.add(s)
 	}
+	return d.p
+}
+
+// Fence plans read_only ON and a kill of client sessions on host, a master
+// that is writable while another one is the writer (an old writer restarted
+// with read_only OFF in its configuration). Its sessions are killed only
+// when read_only was OFF: they may hold writes.
+func Fence(desired *topology.Cluster, live *topology.Live, host string, now time.Time, why string) *Plan {
+	d := &differ{
+		c: desired, live: live,
+		p:   &Plan{FormatVersion: FormatVersion, Cluster: desired.Name, CreatedAt: now, Steps: []Step{}},
+		ids: map[string]bool{},
+	}
+	for _, h := range desired.Hosts {
+		d.p.Hosts = append(d.p.Hosts, HostInfo{Name: h.Name, Address: hostPort(h), Mode: string(h.Mode), Reachable: d.reachable(h) != nil})
+	}
+	if why != "" {
+		d.note("%s", why)
+	}
+	d.p.Fingerprint = MakeFingerprint(desired, live)
+	h := desired.Host(host)
+	if h == nil {
+		d.problem(Problem{Severity: SeverityError, Summary: fmt.Sprintf("cannot fence %q: no such host", host)})
+		return d.p
+	}
+	lh := d.reachable(h)
+	if lh == nil || lh.ReadOnly {
+		return d.p
+	}
+	ro := d.add(Step{
+		ID: stepID(h.Name, KindSetVariable, "read_only"), Kind: KindSetVariable, Symbol: Update,
+		Host: h.Name, Subject: hostSubject(h), Change: "read_only = OFF -> ON", Why: why,
+		Statements: d.dialect(h).setReadOnly(true),
+	})
+	d.add(Step{
+		ID: stepID(h.Name, KindKillClients, "clients"), Kind: KindKillClients, Symbol: Update,
+		Host: h.Name, Subject: hostSubject(h), Change: "disconnect client sessions",
+		Why: "Sessions opened while it was writable could still hold transactions.", DependsOn: []string{ro},
+	})
 	return d.p
 }

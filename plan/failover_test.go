@@ -100,6 +100,10 @@ func TestFailoverReachableOldWriterIsFenced(t *testing.T) {
 	if ro == nil || !contains(ro.DependsOn, "master1:kill_clients:clients") || !contains(ro.DependsOn, "master1:set_variable:read_only") {
 		t.Fatalf("promotion must follow the fence: %+v", ro)
 	}
+	wait := p.Step("master2:wait_catch_up:master1")
+	if wait == nil || wait.Wait == nil || wait.Wait.Source != "master1" || !contains(wait.DependsOn, "master1:kill_clients:clients") {
+		t.Errorf("a reachable old writer's position must be read after its fence: %+v", wait)
+	}
 	rel := p.Step("master1:release_vip:198.18.0.100")
 	if !contains(rel.DependsOn, "master1:set_variable:read_only") {
 		t.Errorf("release must follow read_only: %v", rel.DependsOn)
@@ -149,5 +153,18 @@ func TestPlaceVIPs(t *testing.T) {
 	}
 	if dep := p.Steps[1].DependsOn; len(dep) != 1 || dep[0] != "slave1:release_vip:198.18.0.101" {
 		t.Errorf("assign must follow release: %v", dep)
+	}
+}
+
+func TestFence(t *testing.T) {
+	c := labCluster()
+	live := convergedLive(c)
+	live.Hosts["master2"].ReadOnly = false
+	p := Fence(c, live, "master2", testNow, "master2 came back writable")
+	if got := failoverIDs(p); got != "master2:set_variable:read_only\nmaster2:kill_clients:clients" {
+		t.Fatalf("steps:\n%s", got)
+	}
+	if p := Fence(c, live, "slave1", testNow, ""); len(p.Steps) != 0 {
+		t.Errorf("a read-only host needs no fence: %s", failoverIDs(p))
 	}
 }

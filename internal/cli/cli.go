@@ -53,13 +53,20 @@ type Globals struct {
 type CLI struct {
 	Globals
 
-	Version  VersionCmd  `cmd:"" help:"Print the version."`
-	Validate ValidateCmd `cmd:"" help:"Check the topology offline (no server, no secrets needed)."`
-	Fmt      FmtCmd      `cmd:"" help:"Rewrite topology files in the canonical format."`
-	Plan     PlanCmd     `cmd:"" help:"Read the live cluster and show what would change."`
-	Apply    ApplyCmd    `cmd:"" help:"Make the cluster match the file (a fresh plan, or a saved one)."`
-	Lab      LabCmd      `cmd:"" help:"Run a local lab of real MariaDB servers for the file's hosts."`
-	Agent    AgentCmd    `cmd:"" help:"Run the data-node daemon that owns this host's virtual IPs."`
+	Version    VersionCmd    `cmd:"" help:"Print the version."`
+	Validate   ValidateCmd   `cmd:"" help:"Check the topology offline (no server, no secrets needed)."`
+	Fmt        FmtCmd        `cmd:"" help:"Rewrite topology files in the canonical format."`
+	Plan       PlanCmd       `cmd:"" help:"Read the live cluster and show what would change."`
+	Apply      ApplyCmd      `cmd:"" help:"Make the cluster match the file (a fresh plan, or a saved one)."`
+	Lab        LabCmd        `cmd:"" help:"Run a local lab of real MariaDB servers for the file's hosts."`
+	Agent      AgentCmd      `cmd:"" help:"Run the data-node daemon that owns this host's virtual IPs."`
+	Watch      WatchCmd      `cmd:"" help:"Run the monitor: health checks, host states, role placement, automatic failover."`
+	Show       ShowCmd       `cmd:"" help:"Show every host's state and roles (asks the running watch)."`
+	Checks     ChecksCmd     `cmd:"" help:"Show the health checks of every host, or of one."`
+	SetOnline  SetOnlineCmd  `cmd:"" name:"set-online" help:"Set a host ONLINE (from AWAITING_RECOVERY or ADMIN_OFFLINE)."`
+	SetOffline SetOfflineCmd `cmd:"" name:"set-offline" help:"Set a host ADMIN_OFFLINE: it gives up its roles."`
+	MoveRole   MoveRoleCmd   `cmd:"" name:"move-role" help:"Move an exclusive role (the writer) to a host: a planned switchover."`
+	Mode       ModeCmd       `cmd:"" help:"Switch the watch between active, passive and manual."`
 }
 
 // Main runs the command line and returns the exit code.

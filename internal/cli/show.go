@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/mysql-mmm/mmm/internal/watch"
+)
+
+func ctxBackground() context.Context { return context.Background() }
+
+// ShowCmd is `mmm show` (mmm_control show): every host with its address, mode,
+// state and roles.
+type ShowCmd struct {
+	ControlFlags
+}
+
+func (c *ShowCmd) Run(g *Globals) error {
+	client, err := watchClient(g)
+	if err != nil {
+		return err
+	}
+	r, err := client.Status(ctxBackground())
+	if err != nil {
+		return &ExitError{Code: ExitFailure, Err: err}
+	}
+	if c.JSON {
+		return printJSON(g.Stdout, r)
+	}
+	renderShow(g.Stdout, r)
+	return nil
+}
+
+// renderShow prints as mmm_control show did:
+//
+//	# Mode: active, writer: master1
+//	  master1(198.18.0.11) master/ONLINE. Roles: writer(198.18.0.100)
+func renderShow(w io.Writer, r *watch.Report) {
+	head := fmt.Sprintf("# Mode: %s, writer: %s", r.Mode, orNoneCLI(r.Writer))
+	if r.ModeReason != "" && r.Mode != watch.ModeActive {
+		head += " (" + r.ModeReason + ")"
+	}
+	fmt.Fprintln(w, head)
+	if r.NetworkDown {
+		fmt.Fprintln(w, "# WARNING: the monitor cannot reach monitor.ping_ips: it changes nothing")
+	}
+	if r.WriterVerdict != "" && r.WriterVerdict != watch.WriterAlive {
+		fmt.Fprintf(w, "# WARNING: writer %s: %s\n", r.WriterVerdict, r.VerdictWhy)
+	}
+	if r.LastFailure != "" {
+		fmt.Fprintf(w, "# WARNING: %s\n", r.LastFailure)
+	}
+	for _, h := range r.Hosts {
+		var roles []string
+		for _, ro := range h.Roles {
+			roles = append(roles, fmt.Sprintf("%s(%s)", ro.Role, ro.IP))
+		}
+		line := fmt.Sprintf("  %s(%s) %s/%s. Roles: %s", h.Name, h.Address, h.Mode, h.State, strings.Join(roles, ", "))
+		if h.Problem != "" {
+			line += "  [" + h.Problem + "]"
+		} else if h.State != watch.Online && h.Reason != "" {
+			line += "  (" + h.Reason + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func orNoneCLI(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

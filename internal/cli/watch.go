@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mysql-mmm/mmm/apply"
+	"github.com/mysql-mmm/mmm/internal/watch"
+)
+
+// WatchCmd is `mmm watch`: the monitor daemon (MySQL-MMM's mmm_mond) with
+// health checks, MMM's host states, role placement and automatic failover,
+// and the control API on monitor.listen that `mmm show` and friends talk to.
+type WatchCmd struct {
+	ClusterFlags
+	StateFile string `help:"State file (default: monitor.state_file; \"-\" keeps no state)." env:"MMM_STATE_FILE" placeholder:"PATH"`
+	Mode      string `help:"Mode to start in when the state file names none: active, passive or manual." default:"active" enum:"active,passive,manual" env:"MMM_WATCH_MODE"`
+}
+
+func (c *WatchCmd) Run(g *Globals) error {
+	s, err := newSession(g, c.ClusterFlags)
+	if err != nil {
+		return err
+	}
+	if s.cluster.Monitor.Token.Value() == "" {
+		return &ExitError{Code: ExitFailure, Err: watch.ErrNoToken}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	pool := &apply.Pool{Cluster: s.cluster, Timeouts: s.flags.timeouts()}
+	defer pool.Close()
+	cfg := watch.Config{
+		Cluster: s.cluster, Inspect: s.inspect, DBs: pool, Logger: g.Logger, StateFile: c.StateFile,
+	}
+	if ac := s.agents(); ac != nil {
+		cfg.Agents = ac
+	}
+	w := watch.New(cfg)
+	if c.Mode != "active" {
+		if err := w.SetMode(watch.Mode(c.Mode)); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", s.cluster.Monitor.Listen)
+	if err != nil {
+		return fmt.Errorf("monitor.listen %s: %w", s.cluster.Monitor.Listen, err)
+	}
+	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.Logger.Error("control API stopped", "error", err)
+		}
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	g.Logger.Info("control API listening", "address", ln.Addr().String())
+
+	w.Start(ctx)
+	return w.Run(ctx)
+}

@@ -1,0 +1,218 @@
+package watch
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// The control API, JSON over HTTP on monitor.listen. Every request but
+// /metrics carries "Authorization: Bearer <monitor.token>":
+//
+//	GET  /v1/status               Report (mmm show)
+//	GET  /v1/checks[?host=NAME]   []CheckReport (mmm checks)
+//	POST /v1/set-online           {"host": NAME}
+//	POST /v1/set-offline          {"host": NAME}
+//	POST /v1/move-role            {"role": ROLE, "host": NAME, "force": bool}
+//	POST /v1/mode                 {"mode": "active"|"passive"|"manual"}
+//	GET  /metrics                 Prometheus metrics (no token: they hold no secret)
+//
+// Answers: 200 with JSON; 401 without a valid token; 400 for a refused
+// command, with {"error": "..."}.
+
+// Command is the body of the POST requests.
+type Command struct {
+	Host  string `json:"host,omitempty"`
+	Role  string `json:"role,omitempty"`
+	Force bool   `json:"force,omitempty"`
+	Mode  string `json:"mode,omitempty"`
+}
+
+// OK is the answer of a command that succeeded.
+type OK struct {
+	Message string `json:"message"`
+	Report  Report `json:"status"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// Handler serves the control API. The token is compared in constant time
+// (of its SHA-256, so its length does not leak either).
+func (w *Watch) Handler() http.Handler {
+	sum := sha256.Sum256([]byte(w.c.Monitor.Token.Value()))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(w.metrics.reg, promhttp.HandlerOpts{}))
+	auth := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(rw http.ResponseWriter, r *http.Request) {
+			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			got := sha256.Sum256([]byte(tok))
+			if !ok || w.c.Monitor.Token.Value() == "" || subtle.ConstantTimeCompare(got[:], sum[:]) != 1 {
+				writeJSON(rw, http.StatusUnauthorized, errorBody{"missing or wrong token (monitor.token)"})
+				return
+			}
+			h(rw, r)
+		}
+	}
+	mux.HandleFunc("GET /v1/status", auth(func(rw http.ResponseWriter, r *http.Request) {
+		writeJSON(rw, http.StatusOK, w.Status())
+	}))
+	mux.HandleFunc("GET /v1/checks", auth(func(rw http.ResponseWriter, r *http.Request) {
+		out, err := w.Checks(r.URL.Query().Get("host"))
+		if err != nil {
+			writeJSON(rw, http.StatusBadRequest, errorBody{err.Error()})
+			return
+		}
+		writeJSON(rw, http.StatusOK, out)
+	}))
+	command := func(run func(ctx context.Context, c Command) (string, error)) http.HandlerFunc {
+		return auth(func(rw http.ResponseWriter, r *http.Request) {
+			var c Command
+			if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&c); err != nil {
+				writeJSON(rw, http.StatusBadRequest, errorBody{"malformed request: " + err.Error()})
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+			defer cancel()
+			msg, err := run(ctx, c)
+			if err != nil {
+				writeJSON(rw, http.StatusBadRequest, errorBody{err.Error()})
+				return
+			}
+			writeJSON(rw, http.StatusOK, OK{Message: msg, Report: w.Status()})
+		})
+	}
+	mux.HandleFunc("POST /v1/set-online", command(func(ctx context.Context, c Command) (string, error) {
+		return "OK: State of '" + c.Host + "' changed to ONLINE.", w.SetOnline(ctx, c.Host)
+	}))
+	mux.HandleFunc("POST /v1/set-offline", command(func(ctx context.Context, c Command) (string, error) {
+		return "OK: State of '" + c.Host + "' changed to ADMIN_OFFLINE.", w.SetOffline(ctx, c.Host)
+	}))
+	mux.HandleFunc("POST /v1/move-role", command(func(ctx context.Context, c Command) (string, error) {
+		return fmt.Sprintf("OK: Role '%s' has been moved to '%s'.", c.Role, c.Host), w.MoveRole(ctx, c.Role, c.Host, c.Force)
+	}))
+	mux.HandleFunc("POST /v1/mode", command(func(ctx context.Context, c Command) (string, error) {
+		m, err := ParseMode(c.Mode)
+		if err != nil {
+			return "", err
+		}
+		return "OK: mode is " + string(m) + ".", w.SetMode(m)
+	}))
+	return mux
+}
+
+func writeJSON(rw http.ResponseWriter, code int, v any) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(code)
+	enc := json.NewEncoder(rw)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// Client talks to a running watch.
+type Client struct {
+	// Base is "http://127.0.0.1:9988".
+	Base    string
+	Token   string
+	Timeout time.Duration // per request; 0 = 3 minutes (move-role waits for catch-up)
+	HTTP    *http.Client
+}
+
+// APIError is a refused request.
+type APIError struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("the watch at %s does not answer (is `mmm watch` running?): %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb errorBody
+		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
+			return &APIError{StatusCode: resp.StatusCode, Message: eb.Error}
+		}
+		return &APIError{StatusCode: resp.StatusCode, Message: strings.TrimSpace(string(b))}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("malformed answer from the watch: %w", err)
+	}
+	return nil
+}
+
+// Status is GET /v1/status.
+func (c *Client) Status(ctx context.Context) (*Report, error) {
+	var r Report
+	return &r, c.do(ctx, http.MethodGet, "/v1/status", nil, &r)
+}
+
+// Checks is GET /v1/checks.
+func (c *Client) Checks(ctx context.Context, host string) ([]CheckReport, error) {
+	var out []CheckReport
+	path := "/v1/checks"
+	if host != "" {
+		path += "?host=" + host
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Command sends one of the POST commands ("set-online", "set-offline",
+// "move-role", "mode").
+func (c *Client) Command(ctx context.Context, verb string, cmd Command) (*OK, error) {
+	var out OK
+	if err := c.do(ctx, http.MethodPost, "/v1/"+verb, cmd, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ErrNoToken: the file sets no monitor.token.
+var ErrNoToken = errors.New("monitor.token is empty: the watch's API refuses every request without it")

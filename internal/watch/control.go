@@ -1,0 +1,368 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/topology"
+	"github.com/mysql-mmm/mmm/plan"
+)
+
+// HostReport is one host as `mmm show` prints it.
+type HostReport struct {
+	Name    string    `json:"name"`
+	Address string    `json:"address"`
+	Mode    string    `json:"mode"` // master | slave
+	State   State     `json:"state"`
+	Since   time.Time `json:"since"`
+	Reason  string    `json:"reason,omitempty"`
+	Roles   []RoleIP  `json:"roles"`
+	Writer  bool      `json:"writer,omitempty"`
+	Problem string    `json:"problem,omitempty"`
+	Fenced  bool      `json:"fenced,omitempty"`
+}
+
+// Report is GET /status.
+type Report struct {
+	Cluster       string       `json:"cluster"`
+	Mode          Mode         `json:"mode"`
+	ModeReason    string       `json:"mode_reason,omitempty"`
+	Writer        string       `json:"writer"`
+	WriterVerdict Verdict      `json:"writer_verdict,omitempty"`
+	VerdictWhy    string       `json:"writer_verdict_reason,omitempty"`
+	NetworkDown   bool         `json:"network_down,omitempty"`
+	LastFailure   string       `json:"last_failure,omitempty"`
+	Hosts         []HostReport `json:"hosts"`
+	Events        []Event      `json:"events,omitempty"`
+}
+
+// Status reports the watch's view.
+func (w *Watch) Status() Report {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := Report{Cluster: w.c.Name, Mode: w.mode, ModeReason: w.modeReason, Writer: w.writer,
+		WriterVerdict: w.verdict, VerdictWhy: w.verdictWhy, NetworkDown: w.netDown, LastFailure: w.lastFailure,
+		Events: append([]Event{}, w.history...)}
+	for _, h := range w.c.Hosts {
+		hs := w.machine.Hosts[h.Name]
+		roles := w.held[h.Name]
+		if roles == nil {
+			roles = []RoleIP{}
+		}
+		r.Hosts = append(r.Hosts, HostReport{
+			Name: h.Name, Address: h.Address, Mode: string(h.Mode), State: hs.State, Since: hs.Since, Reason: hs.Reason,
+			Roles: roles, Writer: h.Name == w.writer, Problem: w.problems[h.Name], Fenced: w.fenced[h.Name],
+		})
+	}
+	return r
+}
+
+// CheckReport is one check of one host, for `mmm checks`.
+type CheckReport struct {
+	Host         string        `json:"host"`
+	Check        string        `json:"check"`
+	OK           bool          `json:"ok"` // counts as passing (trap period applied)
+	LastOK       bool          `json:"last_ok"`
+	Detail       string        `json:"detail"`
+	LastRun      time.Time     `json:"last_run"`
+	Latency      time.Duration `json:"latency_ns"`
+	FailingSince *time.Time    `json:"failing_since,omitempty"`
+}
+
+// Checks reports the checks of host ("" every host).
+func (w *Watch) Checks(host string) ([]CheckReport, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if host != "" && w.c.Host(host) == nil {
+		return nil, fmt.Errorf("unknown host %q", host)
+	}
+	var out []CheckReport
+	for _, h := range w.c.Hosts {
+		if host != "" && h.Name != host {
+			continue
+		}
+		for _, name := range w.tracker.Checks() {
+			st := w.tracker.Status(h.Name, name)
+			cr := CheckReport{Host: h.Name, Check: name, OK: w.tracker.OK(h.Name, name), Detail: "not run yet"}
+			if st != nil {
+				cr.LastOK, cr.Detail, cr.LastRun, cr.Latency = st.Last.OK, st.Last.Detail, st.Last.At, st.Last.Latency
+				if !st.FailingSince.IsZero() {
+					fs := st.FailingSince
+					cr.FailingSince = &fs
+				}
+			}
+			out = append(out, cr)
+		}
+	}
+	return out, nil
+}
+
+// SetMode switches between active, manual and passive.
+func (w *Watch) SetMode(m Mode) error {
+	if _, err := ParseMode(string(m)); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mode != m {
+		w.log.Warn("mode changed by the operator", "from", w.mode, "to", m)
+		w.event("mode %s -> %s (operator)", w.mode, m)
+	}
+	w.mode, w.modeReason = m, "set by the operator"
+	w.save()
+	return nil
+}
+
+// SetOnline is mmm_control set_online.
+func (w *Watch) SetOnline(ctx context.Context, host string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastLive == nil {
+		return errors.New("the watch has not inspected the cluster yet")
+	}
+	in := w.inputs(w.lastLive)[host]
+	t, err := w.machine.SetOnline(host, in, w.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		w.log.Info("host state", "host", host, "from", t.From, "to", t.To, "why", t.Reason)
+		w.event("%s", t)
+		if w.mode != ModePassive {
+			w.moveReaders(ctx, w.lastLive)
+		}
+	}
+	w.save()
+	return nil
+}
+
+// SetOffline is mmm_control set_offline. The writer first hands its role to
+// the other master (a planned switchover); when that is impossible the host
+// stays as it is.
+func (w *Watch) SetOffline(ctx context.Context, host string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if host == w.writer {
+		target := ""
+		if role := w.c.WriterRole(); role != nil {
+			for _, h := range role.Hosts {
+				if h != host && w.machine.Hosts[h] != nil && w.machine.Hosts[h].State == Online {
+					target = h
+					break
+				}
+			}
+		}
+		if target == "" {
+			return fmt.Errorf("%s is the writer and no other master is ONLINE to take over; it stays", host)
+		}
+		if err := w.switchover(ctx, target); err != nil {
+			return fmt.Errorf("%s is the writer and handing the role to %s failed: %w", host, target, err)
+		}
+	}
+	t, err := w.machine.SetOffline(host, w.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		w.log.Info("host state", "host", host, "from", t.From, "to", t.To, "why", t.Reason)
+		w.event("%s", t)
+		if w.mode != ModePassive && w.lastLive != nil {
+			w.moveReaders(ctx, w.lastLive)
+		}
+	}
+	w.save()
+	return nil
+}
+
+// MoveRole is mmm_control move_role: the writer moves by a planned
+// switchover (read_only and kill on the old writer, the new one catches up,
+// becomes writable, takes the VIP; replicas follow). Without force the
+// target must be ONLINE; with force a REPLICATION_DELAY or _FAIL one will do.
+func (w *Watch) MoveRole(ctx context.Context, role, host string, force bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.c.Role(role)
+	if r == nil {
+		return fmt.Errorf("unknown role %q", role)
+	}
+	if r.Mode != topology.RoleExclusive {
+		return fmt.Errorf("role %q is balanced: its IPs follow the ONLINE hosts; move hosts with set-offline/set-online", role)
+	}
+	if !contains(r.Hosts, host) {
+		return fmt.Errorf("%s is not a host of role %q (%s)", host, role, strings.Join(r.Hosts, ", "))
+	}
+	if w.mode == ModePassive {
+		return errors.New("the watch is passive: it changes nothing (`mmm mode active` or `manual` first)")
+	}
+	if host == w.writer {
+		return nil
+	}
+	st := w.machine.Hosts[host].State
+	switch {
+	case st == Online:
+	case force && (st == ReplicationDelay || st == ReplicationFail):
+	default:
+		return fmt.Errorf("%s is %s: the role moves only to an ONLINE host (--force also accepts REPLICATION_DELAY and REPLICATION_FAIL)", host, st)
+	}
+	return w.switchover(ctx, host)
+}
+
+// switchover moves the writer to target, the old writer being reachable.
+func (w *Watch) switchover(ctx context.Context, target string) error {
+	old := w.writer
+	if old == "" {
+		return errors.New("no writer to move from")
+	}
+	live := w.cfg.Inspect(ctx)
+	w.lastLive = live
+	if lh := live.Hosts[old]; lh == nil || !lh.Reachable {
+		return fmt.Errorf("the writer %s is not reachable: a switchover needs it (a dead writer is failed over automatically in active mode)", old)
+	}
+	p := plan.Failover(w.c, live, plan.FailoverOptions{Dead: old, Candidate: target, Now: w.cfg.Now().UTC(),
+		CatchUpTimeout: 30 * time.Second, Why: fmt.Sprintf("move-role: %s hands the writer role to %s", old, target)})
+	t0 := time.Now()
+	res := w.execute(ctx, "switchover", p)
+	if st := resultOf(res, target+":"+string(plan.KindSetVariable)+":read_only"); st != "applied" && (st != "" || res.hasFailed()) {
+		w.event("switchover %s -> %s failed: %v", old, target, res.err)
+		return fmt.Errorf("switchover failed: %w", res.err)
+	}
+	w.writer = target
+	w.event("switchover: %s is the writer in place of %s (took %s)", target, old, time.Since(t0).Round(time.Millisecond))
+	w.save()
+	if res.err != nil {
+		return fmt.Errorf("%s is the writer, but some steps failed: %w", target, res.err)
+	}
+	return nil
+}
+
+// reconcile repoints replicas that follow the wrong source (a host that was
+// away during a failover, a returning old writer) and starts the channels of
+// returning old writers, using plan.Diff restricted to those steps. It never
+// restarts a stopped replica thread otherwise (that is the operator's call,
+// as in MMM), and never touches a host with a problem (errant GTIDs).
+func (w *Watch) reconcile(ctx context.Context, live *topology.Live) {
+	if w.writer == "" || w.verdict == WriterDead {
+		return
+	}
+	// First, and whatever else is wrong: no master but the writer is writable.
+	for _, m := range w.c.Masters() {
+		lh := live.Hosts[m.Name]
+		if m.Name == w.writer || lh == nil || !lh.Reachable || lh.ReadOnly {
+			continue
+		}
+		why := fmt.Sprintf("%s is writable but %s is the writer: fence it", m.Name, w.writer)
+		w.log.Error("second writable master", "host", m.Name, "writer", w.writer)
+		w.event("%s", why)
+		w.execute(ctx, "fence", plan.Fence(w.c, live, m.Name, w.cfg.Now().UTC(), why))
+		lh.ReadOnly = true
+	}
+	d := plan.Diff(w.c, live, plan.Options{Now: w.cfg.Now().UTC()})
+	if d.Writer != w.writer {
+		return
+	}
+	keep := map[string]bool{}
+	var steps []plan.Step
+	for _, s := range d.Steps {
+		ok := false
+		_, rejoining := w.failoverPos[s.Host]
+		peerProblem := false
+		if s.Host == w.writer {
+			if h := w.c.Host(s.Host); h != nil && h.Peer != "" {
+				_, peerRejoining := w.failoverPos[h.Peer]
+				peerProblem = w.problems[h.Peer] != "" || (peerRejoining && w.machine.Hosts[h.Peer].State == HardOffline)
+			}
+		}
+		switch {
+		case s.Kind == plan.KindSetVariable && s.ID == s.Host+":set_variable:read_only" && s.Host != w.writer:
+			ok = true // fence: read_only ON on a non-writer
+		case w.problems[s.Host] != "" || peerProblem:
+		case s.Kind == plan.KindChangeSource:
+			ok = true
+		case s.Kind == plan.KindStopReplica || s.Kind == plan.KindStartReplica:
+			ok = rejoining || (s.Host == w.writer && peerRejoining(w, s.Host)) || keepsChain(d, s, keep)
+		}
+		if !ok {
+			continue
+		}
+		for _, dep := range s.DependsOn {
+			if !keep[dep] && d.Step(dep) != nil && d.Step(dep).Host != s.Host {
+				ok = false
+			}
+		}
+		if ok {
+			keep[s.ID] = true
+			s.DependsOn = keptOnly(s.DependsOn, keep)
+			steps = append(steps, s)
+		}
+	}
+	if len(steps) == 0 {
+		return
+	}
+	p := *d
+	p.Steps = steps
+	p.Notes = append([]string{"watch: repoint replicas to the writer " + w.writer}, p.Notes...)
+	w.execute(ctx, "reconcile", &p)
+}
+
+func peerRejoining(w *Watch, host string) bool {
+	h := w.c.Host(host)
+	if h == nil || h.Peer == "" {
+		return false
+	}
+	_, ok := w.failoverPos[h.Peer]
+	return ok
+}
+
+// keepsChain: a stop/start around a kept change_source of the same host.
+func keepsChain(d *plan.Plan, s plan.Step, keep map[string]bool) bool {
+	if s.Kind == plan.KindStartReplica {
+		for _, dep := range s.DependsOn {
+			if keep[dep] {
+				return true
+			}
+		}
+		return false
+	}
+	// stop_replica comes before its change_source: keep it when one follows.
+	return d.Step(s.Host+":"+string(plan.KindChangeSource)+":replica") != nil
+}
+
+func keptOnly(ids []string, keep map[string]bool) []string {
+	var out []string
+	for _, id := range ids {
+		if keep[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// afterRound clears the rejoin bookkeeping of an old writer that is ONLINE
+// and replicates from the writer again.
+func (w *Watch) afterRound(live *topology.Live) {
+	for host := range w.failoverPos {
+		hs := w.machine.Hosts[host]
+		lh := live.Hosts[host]
+		if hs == nil || hs.State != Online || lh == nil || !lh.Reachable || lh.Replica == nil || !lh.Replica.Running() {
+			continue
+		}
+		if wh := w.c.Host(w.writer); wh != nil && (lh.Replica.SourceHost == wh.Address || lh.Replica.SourceHost == wh.Name) {
+			delete(w.failoverPos, host)
+			delete(w.fenced, host)
+			w.event("%s rejoined as a replica of %s", host, w.writer)
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

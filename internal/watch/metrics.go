@@ -1,0 +1,70 @@
+package watch
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are served on /metrics in Prometheus' format.
+type metrics struct {
+	w         *Watch
+	reg       *prometheus.Registry
+	state     *prometheus.GaugeVec
+	latency   *prometheus.HistogramVec
+	checkOK   *prometheus.GaugeVec
+	lag       *prometheus.GaugeVec
+	failovers prometheus.Counter
+	writer    *prometheus.GaugeVec
+}
+
+func newMetrics(w *Watch) *metrics {
+	m := &metrics{w: w, reg: prometheus.NewRegistry()}
+	m.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mmm_host_state",
+		Help: "1 for the state each host is in (MMM states), 0 for the others."}, []string{"host", "state"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mmm_check_latency_seconds",
+		Help: "How long each check took.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"host", "check"})
+	m.checkOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mmm_check_ok",
+		Help: "1 when the check's last run passed."}, []string{"host", "check"})
+	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mmm_replication_lag_seconds",
+		Help: "Seconds_Behind_Master of each replica (absent when unknown)."}, []string{"host"})
+	m.failovers = prometheus.NewCounter(prometheus.CounterOpts{Name: "mmm_failovers_total",
+		Help: "Writer failovers carried out by this watch."})
+	m.writer = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mmm_writer",
+		Help: "1 for the host the watch keeps as the writer."}, []string{"host"})
+	m.reg.MustRegister(m.state, m.latency, m.checkOK, m.lag, m.failovers, m.writer)
+	return m
+}
+
+func (m *metrics) check(host, check string, r Result) {
+	m.latency.WithLabelValues(host, check).Observe(r.Latency.Seconds())
+	v := 0.0
+	if r.OK {
+		v = 1
+	}
+	m.checkOK.WithLabelValues(host, check).Set(v)
+}
+
+// observe copies states, writer and lag after a round (the watch's lock is held).
+func (m *metrics) observe() {
+	w := m.w
+	for name, hs := range w.machine.Hosts {
+		for _, s := range States {
+			v := 0.0
+			if hs.State == s {
+				v = 1
+			}
+			m.state.WithLabelValues(name, string(s)).Set(v)
+		}
+		v := 0.0
+		if name == w.writer {
+			v = 1
+		}
+		m.writer.WithLabelValues(name).Set(v)
+		if w.lastLive != nil {
+			if lh := w.lastLive.Hosts[name]; lh != nil && lh.Replica != nil && lh.Replica.SecondsBehind != nil {
+				m.lag.WithLabelValues(name).Set(float64(*lh.Replica.SecondsBehind))
+			} else {
+				m.lag.DeleteLabelValues(name)
+			}
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package watch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// savedState is the state file: what must survive a restart of the watch.
+// Reality (who is writable, who holds a VIP) is read again at start-up and
+// wins over it; the file keeps what reality cannot tell: operator decisions
+// (mode, ADMIN_OFFLINE), flap history, and the failover positions that
+// expose errant transactions on a returning old writer.
+type savedState struct {
+	Version     int                   `json:"version"`
+	Mode        Mode                  `json:"mode"`
+	ModeReason  string                `json:"mode_reason,omitempty"`
+	Writer      string                `json:"writer,omitempty"`
+	Hosts       map[string]*HostState `json:"hosts"`
+	FailoverPos map[string]string     `json:"failover_positions,omitempty"`
+	Fenced      []string              `json:"fenced,omitempty"`
+}
+
+func loadState(path string) (*savedState, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st savedState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &st, nil
+}
+
+// writeAtomic writes the file next to its final name and renames it, so a
+// crash leaves the old state or the new one, never half of one.
+func writeAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func (w *Watch) snapshot() *savedState {
+	st := &savedState{Version: 1, Mode: w.mode, ModeReason: w.modeReason, Writer: w.writer,
+		Hosts: map[string]*HostState{}, FailoverPos: w.failoverPos}
+	for n, hs := range w.machine.Hosts {
+		cp := *hs
+		st.Hosts[n] = &cp
+	}
+	for h := range w.fenced {
+		st.Fenced = append(st.Fenced, h)
+	}
+	return st
+}
+
+// save writes the state file (errors are logged: the watch goes on).
+func (w *Watch) save() {
+	path := w.stateFile()
+	if path == "" {
+		return
+	}
+	b, err := json.MarshalIndent(w.snapshot(), "", "  ")
+	if err == nil {
+		err = writeAtomic(path, b)
+	}
+	if err != nil {
+		w.log.Error("cannot write the state file", "file", path, "error", err)
+	}
+}
+
+// restore takes the saved state. Host states other than ADMIN_OFFLINE start
+// UNKNOWN again (the checks decide afresh), but keep their flap history.
+func (w *Watch) restore(st *savedState) {
+	if st.Mode != "" {
+		w.mode, w.modeReason = st.Mode, st.ModeReason
+	}
+	w.writer = st.Writer
+	for n, hs := range st.Hosts {
+		cur := w.machine.Hosts[n]
+		if cur == nil || hs == nil {
+			continue
+		}
+		cur.Flaps = hs.Flaps
+		if hs.State == AdminOffline {
+			cur.State, cur.Since, cur.Reason = AdminOffline, hs.Since, hs.Reason
+		}
+	}
+	for k, v := range st.FailoverPos {
+		w.failoverPos[k] = v
+	}
+	for _, h := range st.Fenced {
+		w.fenced[h] = true
+	}
+}
