@@ -57,7 +57,7 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 	}
 	d := &differ{
 		c: desired, live: live,
-		p: &Plan{FormatVersion: FormatVersion, Cluster: desired.Name, CreatedAt: opts.Now, Steps: []Step{}},
+		p:   &Plan{FormatVersion: FormatVersion, Cluster: desired.Name, CreatedAt: opts.Now, Steps: []Step{}},
 		ids: map[string]bool{}, readOnlySteps: map[string]string{}, replSteps: map[string][]string{},
 		writer: opts.Candidate, liveWriter: opts.Dead,
 	}
