@@ -104,8 +104,11 @@ func addr32(ip netip.Addr) *netlink.Addr {
 }
 
 // Announce sends gratuitous ARP for ip from iface's MAC: AnnounceBurst packets
-// AnnounceGap apart, then one more after AnnounceRepeat. It returns when the
-// last one is sent or ctx ends.
+// AnnounceGap apart, and returns once they are out (or ctx ends); one more is
+// sent AnnounceRepeat later from a goroutine of its own, for a neighbour that
+// missed the burst or had just re-learned the old MAC. Clients follow after
+// the burst, so a caller (an agent answering a role change during a failover)
+// need not wait for the repeat.
 func Announce(ctx context.Context, iface string, ip netip.Addr) error {
 	if err := checkIP(ip); err != nil {
 		return err
@@ -114,12 +117,12 @@ func Announce(ctx context.Context, iface string, ip netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	b, err := gratuitousARP(ifi.HardwareAddr, ip).marshal()
 	if err != nil {
+		conn.Close()
 		return err
 	}
-	send := func() error {
+	send := func(ctx context.Context) error {
 		if d, ok := ctx.Deadline(); ok {
 			_ = conn.SetWriteDeadline(d)
 		}
@@ -131,17 +134,24 @@ func Announce(ctx context.Context, iface string, ip netip.Addr) error {
 	for i := 0; i < AnnounceBurst; i++ {
 		if i > 0 {
 			if err := sleep(ctx, AnnounceGap); err != nil {
+				conn.Close()
 				return err
 			}
 		}
-		if err := send(); err != nil {
+		if err := send(ctx); err != nil {
+			conn.Close()
 			return err
 		}
 	}
-	if err := sleep(ctx, AnnounceRepeat); err != nil {
-		return err
-	}
-	return send()
+	go func() {
+		defer conn.Close()
+		rctx, cancel := context.WithTimeout(context.Background(), AnnounceRepeat+time.Second)
+		defer cancel()
+		if sleep(rctx, AnnounceRepeat) == nil {
+			_ = send(rctx) // best effort: the burst already went out
+		}
+	}()
+	return nil
 }
 
 // Probe asks who has ip on iface's network and collects the distinct MACs
