@@ -64,3 +64,12 @@ deps:
 	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; rc=$$?; \
 	if [ -n "$$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	exit $$rc
+
+# --- bench-clone (internal/clone; owned by the bootstrap work) -------------------
+# Clone throughput of `mmm apply`'s bootstrap (LOAD DATA and INSERT modes) side by
+# side with `mariadb-dump | mariadb` on the same data (1M rows, blobs), in one run,
+# on the lab's bare servers (subnet 198.18.8.0/24). Needs root and mariadb-server.
+# MMM_BENCH_VERIFY=1 includes the per-chunk checksums in the clone's time.
+.PHONY: bench-clone
+bench-clone: deps
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkClone -benchtime 1x ./internal/clone/

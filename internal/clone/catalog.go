@@ -179,7 +179,9 @@ func (c *cloner) createSchemas(ctx context.Context, meta, ddl *sql.Conn, cat *ca
 		if err := execAll(ctx, ddl, "USE "+QuoteIdent(t.Schema)); err != nil {
 			return c.targetErr("create table "+t.String(), err)
 		}
-		if _, err := ddl.ExecContext(ctx, row["Create Table"]); err != nil {
+		create, keys := SplitSecondaryKeys(row["Create Table"])
+		t.DeferredKeys = keys
+		if _, err := ddl.ExecContext(ctx, create); err != nil {
 			return c.targetErr("create table "+t.String(), err)
 		}
 	}

@@ -20,6 +20,50 @@ type Table struct {
 	IntKey     string
 	RowsEst    int64 // TABLE_ROWS (an estimate for InnoDB)
 	DataLength int64
+	// DeferredKeys are the secondary keys left out of the CREATE TABLE and
+	// added once the rows are in ("KEY `n` (`n`)"): building an index from
+	// sorted data is much faster than maintaining it row by row.
+	DeferredKeys []string
+}
+
+// SplitSecondaryKeys takes the secondary keys out of a SHOW CREATE TABLE
+// statement of an InnoDB table. A table with foreign keys keeps them all
+// (a constraint needs its index while rows arrive... and at creation).
+func SplitSecondaryKeys(create string) (string, []string) {
+	if strings.Contains(create, "FOREIGN KEY") || !strings.Contains(create, "ENGINE=InnoDB") {
+		return create, nil
+	}
+	lines := strings.Split(create, "\n")
+	if len(lines) < 3 {
+		return create, nil
+	}
+	var body, keys []string
+	end := len(lines) - 1
+	for end > 0 && !strings.HasPrefix(lines[end], ")") {
+		end--
+	}
+	for _, l := range lines[1:end] {
+		t := strings.TrimSuffix(strings.TrimSpace(l), ",")
+		if strings.HasPrefix(t, "KEY ") || strings.HasPrefix(t, "UNIQUE KEY ") || strings.HasPrefix(t, "FULLTEXT KEY ") || strings.HasPrefix(t, "SPATIAL KEY ") {
+			keys = append(keys, t)
+			continue
+		}
+		body = append(body, "  "+t)
+	}
+	if len(keys) == 0 || len(body) == 0 {
+		return create, nil
+	}
+	out := lines[0] + "\n" + strings.Join(body, ",\n") + "\n" + strings.Join(lines[end:], "\n")
+	return out, keys
+}
+
+// AddKeysStatement adds a table's deferred keys back.
+func (t *Table) AddKeysStatement() string {
+	adds := make([]string, len(t.DeferredKeys))
+	for i, k := range t.DeferredKeys {
+		adds[i] = "ADD " + k
+	}
+	return "ALTER TABLE " + t.QName() + " " + strings.Join(adds, ", ")
 }
 
 // QName is `schema`.`table`.
@@ -167,3 +211,28 @@ func appendValue(buf []byte, v []byte, isNull, bit bool) []byte {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// appendField appends one value in LOAD DATA's default text format (fields
+// ended by a tab, lines by a newline, escapes with a backslash, \N for NULL).
+func appendField(buf []byte, v []byte, isNull bool) []byte {
+	if isNull {
+		return append(buf, '\\', 'N')
+	}
+	for _, b := range v {
+		switch b {
+		case 0:
+			buf = append(buf, '\\', '0')
+		case '\t':
+			buf = append(buf, '\\', 't')
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		case '\\':
+			buf = append(buf, '\\', '\\')
+		default:
+			buf = append(buf, b)
+		}
+	}
+	return buf
+}

@@ -145,3 +145,42 @@ func TestReporterLogLines(t *testing.T) {
 		t.Error("a strings.Builder is not a terminal")
 	}
 }
+
+func TestSplitSecondaryKeys(t *testing.T) {
+	create := "CREATE TABLE `t` (\n  `id` bigint(20) NOT NULL,\n  `n` int(11) NOT NULL,\n  `s` varchar(64) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `s` (`s`),\n  KEY `n` (`n`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+	got, keys := SplitSecondaryKeys(create)
+	want := "CREATE TABLE `t` (\n  `id` bigint(20) NOT NULL,\n  `n` int(11) NOT NULL,\n  `s` varchar(64) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+	if got != want {
+		t.Errorf("table:\n%s\nwant\n%s", got, want)
+	}
+	tbl := &Table{Schema: "s", Name: "t", DeferredKeys: keys}
+	if got, want := tbl.AddKeysStatement(), "ALTER TABLE `s`.`t` ADD UNIQUE KEY `s` (`s`), ADD KEY `n` (`n`)"; got != want {
+		t.Errorf("AddKeysStatement = %q, want %q", got, want)
+	}
+	fk := "CREATE TABLE `c` (\n  `id` int NOT NULL,\n  `p` int,\n  PRIMARY KEY (`id`),\n  KEY `p` (`p`),\n  CONSTRAINT `f` FOREIGN KEY (`p`) REFERENCES `p` (`id`)\n) ENGINE=InnoDB"
+	if got, keys := SplitSecondaryKeys(fk); got != fk || keys != nil {
+		t.Errorf("a table with foreign keys was changed: %q %v", got, keys)
+	}
+	myisam := strings.Replace(create, "InnoDB", "MyISAM", 1)
+	if got, keys := SplitSecondaryKeys(myisam); got != myisam || keys != nil {
+		t.Errorf("a MyISAM table was changed")
+	}
+}
+
+func TestAppendField(t *testing.T) {
+	tests := []struct {
+		v    []byte
+		null bool
+		want string
+	}{
+		{nil, true, `\N`},
+		{[]byte(""), false, ""},
+		{[]byte("N"), false, "N"},
+		{[]byte("a\tb\nc\rd\\e\x00f'g"), false, `a\tb\nc\rd\\e\0f'g`},
+	}
+	for _, tt := range tests {
+		if got := string(appendField(nil, tt.v, tt.null)); got != tt.want {
+			t.Errorf("appendField(%q) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}

@@ -82,14 +82,17 @@ var systemSchemas = map[string]bool{
 type Options struct {
 	Workers   int   // parallel sessions on each side; default 4
 	ChunkRows int64 // rows per chunk; default 100000
-	// BatchBytes bounds one INSERT; default 1 MiB (kept well under the
-	// target's max_allowed_packet, which is checked).
+	// BatchBytes bounds one INSERT or LOAD DATA; default 4 MiB, and at most
+	// half the target's max_allowed_packet.
 	BatchBytes int
 	// Overwrite allows wiping a target that holds data which is not a
 	// partial clone (apply --allow-unsafe).
 	Overwrite bool
 	// SkipVerify skips the checksums (benchmarks of the copy alone).
 	SkipVerify bool
+	// Insert writes rows with multi-row INSERTs instead of LOAD DATA LOCAL
+	// INFILE (which is used when the target's local_infile is ON).
+	Insert bool
 	// LockWaitTimeout bounds the wait for the donor's read lock; default 10s.
 	LockWaitTimeout time.Duration
 	Reporter        *Reporter // nil: no progress output
@@ -107,7 +110,7 @@ func (o *Options) defaults() {
 		o.ChunkRows = 100_000
 	}
 	if o.BatchBytes <= 0 {
-		o.BatchBytes = 1 << 20
+		o.BatchBytes = 4 << 20
 	}
 	if o.LockWaitTimeout <= 0 {
 		o.LockWaitTimeout = 10 * time.Second
@@ -202,6 +205,7 @@ type cloner struct {
 	opts                  Options
 	log                   *slog.Logger
 	progress              Progress
+	loadData              bool // LOAD DATA LOCAL INFILE (else INSERT)
 }
 
 func (c *cloner) run(ctx context.Context) (*Result, error) {
@@ -220,6 +224,20 @@ func (c *cloner) run(ctx context.Context) (*Result, error) {
 	}
 	if err := c.prepareTarget(ctx, ddl); err != nil {
 		return nil, err
+	}
+	if !c.opts.Insert {
+		var localInfile int
+		if err := ddl.QueryRowContext(ctx, "SELECT @@global.local_infile").Scan(&localInfile); err != nil {
+			return nil, c.targetErr("read local_infile", err)
+		}
+		c.loadData = localInfile == 1
+	}
+	var maxPacket int
+	if err := ddl.QueryRowContext(ctx, "SELECT @@global.max_allowed_packet").Scan(&maxPacket); err != nil {
+		return nil, c.targetErr("read max_allowed_packet", err)
+	}
+	if c.opts.BatchBytes > maxPacket/2 {
+		c.opts.BatchBytes = maxPacket / 2
 	}
 
 	// The donor's objects, read before the snapshot (DDL during a clone is
