@@ -136,7 +136,10 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 		})
 		promoteDeps = append(promoteDeps, wait)
 	}
-	if rs := lc.Replica; rs != nil && (rs.IORunning != "No" || rs.SQLRunning != "No") {
+	// A dead writer's stream is cut; a reachable old writer (switchover)
+	// is read-only and replicates from the candidate, so the master-master
+	// channel stays as it is.
+	if rs := lc.Replica; d.reachable(dead) == nil && rs != nil && (rs.IORunning != "No" || rs.SQLRunning != "No") {
 		promoteDeps = append(promoteDeps, d.add(Step{
 			ID: stepID(cand.Name, KindStopReplica, "replica"), Kind: KindStopReplica, Symbol: Update,
 			Host: cand.Name, Subject: hostSubject(cand), Change: "stop replicating from " + dead.Name,

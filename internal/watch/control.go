@@ -279,6 +279,11 @@ func (w *Watch) reconcile(ctx context.Context, live *topology.Live) {
 		switch {
 		case s.Kind == plan.KindSetVariable && s.ID == s.Host+":set_variable:read_only" && s.Host != w.writer:
 			ok = true // fence: read_only ON on a non-writer
+		case s.Kind == plan.KindSetVariable && s.ID == s.Host+":set_variable:read_only" && s.Host == w.writer:
+			// The writer is read-only: its agent fenced it when its lease ran
+			// out (the monitor was cut off from it for a while). Diff agrees it
+			// is the writer, so no other master is writable: lift it again.
+			ok = w.machine.Hosts[s.Host].State == Online && !w.fenced[s.Host]
 		case w.problems[s.Host] != "" || peerProblem:
 		case s.Kind == plan.KindChangeSource:
 			ok = true

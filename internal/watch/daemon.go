@@ -437,6 +437,11 @@ func (w *Watch) inputs(live *topology.Live) map[string]Input {
 			RepThreads: w.tracker.OK(h.Name, CheckRepThreads), RepBacklog: w.tracker.OK(h.Name, CheckRepBacklog),
 			Custom: true, Uptime: w.lastUptime[h.Name],
 		}
+		for _, name := range []string{CheckPing, CheckMySQL} {
+			if st := w.tracker.Status(h.Name, name); st != nil && !st.Last.OK {
+				in.Failing = true
+			}
+		}
 		for _, name := range w.tracker.Checks() {
 			if !builtin(name) && !w.tracker.OK(h.Name, name) {
 				in.Custom = false

@@ -42,6 +42,11 @@ type Input struct {
 	// Problem keeps the host out of ONLINE whatever the checks say: errant
 	// transactions, a replica ahead of the writer. It names the GTIDs.
 	Problem string
+	// Failing: the host's last ping or mysql check failed, trap period or
+	// not. Its replicas' replication is not judged meanwhile: a source going
+	// down is the source's failure, not theirs (a slave keeps its reader
+	// role while the writer fails over).
+	Failing bool
 }
 
 // Alive: the monitor reaches the host and its server answers.
@@ -108,7 +113,7 @@ func (m *Machine) Step(now time.Time, in map[string]Input, activeMaster string) 
 		if !ok {
 			continue
 		}
-		to, reason := m.next(name, hs, input, before, activeMaster, now)
+		to, reason := m.next(name, hs, input, in, before, activeMaster, now)
 		if input.Uptime > 0 {
 			hs.LastUptime = input.Uptime
 		}
@@ -134,7 +139,7 @@ func (m *Machine) set(name string, to State, reason string, now time.Time) {
 
 // peerOK: the host's replication source (a master's peer, a slave's active
 // master) is ONLINE; otherwise its replication checks say nothing about it.
-func (m *Machine) peerOK(name string, before map[string]State, activeMaster string) bool {
+func (m *Machine) peerOK(name string, before map[string]State, in map[string]Input, activeMaster string) bool {
 	h := m.Cluster.Host(name)
 	if h == nil {
 		return false
@@ -143,7 +148,13 @@ func (m *Machine) peerOK(name string, before map[string]State, activeMaster stri
 	if h.Mode == topology.ModeSlave || peer == "" {
 		peer = activeMaster
 	}
-	return peer != "" && before[peer] == Online
+	if peer == "" || before[peer] != Online {
+		return false
+	}
+	if pin, ok := in[peer]; ok && (!pin.Alive() || pin.Failing) {
+		return false
+	}
+	return true
 }
 
 // Flapping reports whether the host left ONLINE flap_count times within
@@ -163,7 +174,7 @@ func (m *Machine) Flapping(name string, now time.Time) bool {
 	return n >= mon.FlapCount
 }
 
-func (m *Machine) next(name string, hs *HostState, in Input, before map[string]State, activeMaster string, now time.Time) (State, string) {
+func (m *Machine) next(name string, hs *HostState, in Input, all map[string]Input, before map[string]State, activeMaster string, now time.Time) (State, string) {
 	isActive := name == activeMaster
 	repOK := in.RepThreads && in.RepBacklog
 	down := func() string {
@@ -198,7 +209,7 @@ func (m *Machine) next(name string, hs *HostState, in Input, before map[string]S
 		if in.Problem != "" {
 			return ReplicationFail, in.Problem
 		}
-		if !m.peerOK(name, before, activeMaster) {
+		if !m.peerOK(name, before, all, activeMaster) {
 			return Online, ""
 		}
 		if !in.RepThreads {

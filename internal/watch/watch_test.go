@@ -191,6 +191,29 @@ func TestStateMachine(t *testing.T) {
 	}
 }
 
+// A slave keeps its roles while the writer's checks fail (within their trap
+// period): its IO thread lost the writer, which is the writer's failure.
+func TestSourceFailingSparesReplicas(t *testing.T) {
+	m := NewMachine(testCluster(), t0)
+	for _, h := range m.Hosts {
+		h.State = Online
+	}
+	noThreads := healthy()
+	noThreads.RepThreads = false
+	failing := healthy()
+	failing.Failing = true
+	m.Step(t0, map[string]Input{"master1": failing, "slave1": noThreads, "master2": noThreads}, "master1")
+	for _, h := range []string{"slave1", "master2"} {
+		if st := m.Hosts[h].State; st != Online {
+			t.Errorf("%s: %s, want ONLINE while its source fails", h, st)
+		}
+	}
+	m.Step(t0.Add(time.Second), map[string]Input{"master1": healthy(), "slave1": noThreads}, "master1")
+	if st := m.Hosts["slave1"].State; st != ReplicationFail {
+		t.Errorf("slave1: %s, want REPLICATION_FAIL once its source is healthy", st)
+	}
+}
+
 func TestFlapping(t *testing.T) {
 	m := NewMachine(testCluster(), t0)
 	down := Input{Custom: true}

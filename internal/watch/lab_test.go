@@ -1,0 +1,667 @@
+package watch_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mysql-mmm/mmm/apply"
+	"github.com/mysql-mmm/mmm/internal/agent"
+	"github.com/mysql-mmm/mmm/internal/conn"
+	"github.com/mysql-mmm/mmm/internal/inspect"
+	"github.com/mysql-mmm/mmm/internal/lab"
+	"github.com/mysql-mmm/mmm/internal/lab/labtest"
+	"github.com/mysql-mmm/mmm/internal/topology"
+	"github.com/mysql-mmm/mmm/internal/watch"
+	"github.com/mysql-mmm/mmm/plan"
+)
+
+// The watch tests have the lab subnet 198.18.7.0/24 to themselves. They run
+// in order against one lab.
+func TestMain(m *testing.M) {
+	labtest.Main(m, "../../examples/lab/mmm.hcl", labtest.Subnet("198.18.7"))
+}
+
+type cluster struct {
+	t      *testing.T
+	l      *lab.Lab
+	c      *topology.Cluster
+	agents *agent.Client
+	w      *watch.Watch
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (k *cluster) inspect(ctx context.Context) *topology.Live {
+	live := inspect.Inspect(ctx, k.c, inspect.Options{Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 2 * time.Second}})
+	inspect.Agents(ctx, k.c, k.agents, live, time.Second)
+	return live
+}
+
+// setUp converges the lab with mmm apply (agents in every namespace place the
+// VIPs), creates the test table and starts a watch.
+func setUp(t *testing.T) *cluster {
+	l := labtest.Get(t)
+	k := &cluster{t: t, l: l, c: l.Cluster()}
+	k.c.Monitor.StateFile = filepath.Join(t.TempDir(), "watch.state")
+	startAgents(t, l)
+	k.agents = &agent.Client{Cluster: k.c, Timeout: time.Second}
+
+	ctx := context.Background()
+	a := &apply.Applier{
+		Cluster: k.c, Inspect: k.inspect,
+		Diff: func(live *topology.Live) *plan.Plan { return plan.Diff(k.c, live, plan.Options{Now: time.Now()}) },
+		DBs:  &apply.Pool{Cluster: k.c}, Agents: k.agents, LockWait: 5 * time.Second,
+	}
+	defer a.DBs.(*apply.Pool).Close()
+	if _, err := a.Apply(ctx, a.Diff(a.Inspect(ctx))); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	db := adminDB(t, k.c, "master1")
+	mustExec(t, db, "CREATE DATABASE IF NOT EXISTS shop", "CREATE TABLE IF NOT EXISTS shop.t (id INT AUTO_INCREMENT PRIMARY KEY, n INT NOT NULL UNIQUE)")
+	k.startWatch()
+	return k
+}
+
+func (k *cluster) startWatch() {
+	t := k.t
+	pool := &apply.Pool{Cluster: k.c, Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 2 * time.Second}}
+	k.w = watch.New(watch.Config{Cluster: k.c, Inspect: k.inspect, DBs: pool, Agents: k.agents, Holder: "watch@test"})
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel, k.done = cancel, make(chan struct{})
+	k.w.Start(ctx)
+	go func() {
+		defer close(k.done)
+		_ = k.w.Run(ctx)
+		pool.Close()
+	}()
+	t.Cleanup(k.stopWatch)
+}
+
+func (k *cluster) stopWatch() {
+	if k.cancel != nil {
+		k.cancel()
+		<-k.done
+		k.cancel = nil
+	}
+}
+
+// waitFor polls cond until it holds or timeout passes; it returns the last
+// status for the failure message.
+func (k *cluster) waitFor(timeout time.Duration, what string, cond func(r watch.Report) bool) watch.Report {
+	k.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := k.w.Status()
+		if cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			k.t.Fatalf("%s: not within %s; status:\n%s", what, timeout, render(r))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func render(r watch.Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mode %s writer %s verdict %s (%s) last_failure %q\n", r.Mode, r.Writer, r.WriterVerdict, r.VerdictWhy, r.LastFailure)
+	for _, h := range r.Hosts {
+		fmt.Fprintf(&b, "  %s %s %v problem=%q reason=%q\n", h.Name, h.State, h.Roles, h.Problem, h.Reason)
+	}
+	for _, e := range r.Events {
+		fmt.Fprintf(&b, "  event %s %s\n", e.At.Format("15:04:05.000"), e.Message)
+	}
+	return b.String()
+}
+
+func state(r watch.Report, host string) watch.State {
+	for _, h := range r.Hosts {
+		if h.Name == host {
+			return h.State
+		}
+	}
+	return ""
+}
+
+func roles(r watch.Report, host string) []watch.RoleIP {
+	for _, h := range r.Hosts {
+		if h.Name == host {
+			return h.Roles
+		}
+	}
+	return nil
+}
+
+func allOnline(r watch.Report) bool {
+	for _, h := range r.Hosts {
+		if h.State != watch.Online {
+			return false
+		}
+	}
+	return true
+}
+
+func TestWatchLab(t *testing.T) {
+	k := setUp(t)
+	c := k.c
+	writerVIP := c.WriterRole().IPs[0]
+	k.waitFor(20*time.Second, "every host ONLINE with its roles", func(r watch.Report) bool {
+		return allOnline(r) && r.Writer == "master1" && len(roles(r, "master1")) == 1 && len(roles(r, "slave1")) == 1 && len(roles(r, "slave2")) == 1
+	})
+
+	t.Run("monitor cut off from the writer alone: no failover", func(t *testing.T) {
+		m1 := c.Host("master1").Address
+		if out, err := exec.Command("ip", "route", "add", "blackhole", m1+"/32").CombinedOutput(); err != nil {
+			t.Fatalf("blackhole route: %v: %s", err, out)
+		}
+		restored := false
+		restore := func() {
+			if !restored {
+				restored = true
+				_ = exec.Command("ip", "route", "del", "blackhole", m1+"/32").Run()
+			}
+		}
+		defer restore()
+		k.waitFor(10*time.Second, "writer judged unreachable", func(r watch.Report) bool {
+			return r.WriterVerdict == watch.WriterUnreachable
+		})
+		time.Sleep(3 * c.Monitor.TrapPeriod)
+		r := k.w.Status()
+		if r.Writer != "master1" || r.WriterVerdict == watch.WriterDead {
+			t.Fatalf("failover on a monitor-only cut:\n%s", render(r))
+		}
+		if ro := readOnly(t, c, "master2"); !ro {
+			t.Fatal("master2 became writable on a monitor-only cut")
+		}
+		restore()
+		// The writer's agent fenced it when the lease ran out; once the monitor
+		// reaches it again the watch makes it writable and gives it the VIP.
+		k.waitFor(20*time.Second, "writer master1 back with its VIP", func(r watch.Report) bool {
+			return r.Writer == "master1" && len(roles(r, "master1")) == 1 && r.WriterVerdict == watch.WriterAlive
+		})
+		waitWritableVia(t, c, writerVIP, 20*time.Second)
+	})
+
+	t.Run("slave SQL thread stopped: REPLICATION_FAIL, its reader VIP moves, and back", func(t *testing.T) {
+		mustExec(t, adminDB(t, c, "slave1"), "STOP SLAVE SQL_THREAD")
+		r := k.waitFor(20*time.Second, "slave1 REPLICATION_FAIL and slave2 holding both reader VIPs", func(r watch.Report) bool {
+			return state(r, "slave1") == watch.ReplicationFail && len(roles(r, "slave1")) == 0 && len(roles(r, "slave2")) == 2
+		})
+		t.Logf("slave1: %s", render(r))
+		mustExec(t, adminDB(t, c, "slave1"), "START SLAVE SQL_THREAD")
+		k.waitFor(20*time.Second, "slave1 ONLINE with a reader VIP again", func(r watch.Report) bool {
+			return state(r, "slave1") == watch.Online && len(roles(r, "slave1")) == 1 && len(roles(r, "slave2")) == 1
+		})
+	})
+
+	t.Run("move-role writer master2 and back under write load: no write lost", func(t *testing.T) {
+		load := startLoad(t, c, writerVIP)
+		two := startTwoWritersProbe(t, c)
+		time.Sleep(500 * time.Millisecond)
+		for _, to := range []string{"master2", "master1"} {
+			t0 := time.Now()
+			if err := k.w.MoveRole(context.Background(), "writer", to, false); err != nil {
+				t.Fatalf("move-role writer %s: %v\n%s", to, err, render(k.w.Status()))
+			}
+			t.Logf("move-role writer %s took %s", to, time.Since(t0).Round(time.Millisecond))
+			if id := serverIDVia(c, writerVIP); id != c.ServerIDFor(c.Host(to)) {
+				t.Fatalf("after move-role the writer VIP reaches server_id %d, want %s's", id, to)
+			}
+			load.waitAfter(t, time.Now(), 10*time.Second)
+		}
+		acked := load.stop()
+		if n := two.stop(); n > 0 {
+			t.Errorf("%d samples saw two writable masters", n)
+		}
+		checkRows(t, c, "master1", acked)
+		if err := k.w.MoveRole(context.Background(), "reader", "slave1", false); err == nil {
+			t.Error("move-role of a balanced role was accepted")
+		}
+		k.waitFor(20*time.Second, "every host ONLINE after the switchovers", allOnline)
+	})
+
+	t.Run("kill -9 of the writer's server under write load", func(t *testing.T) {
+		pid := serverPID(t, k.l, "master1")
+		load := startLoad(t, c, writerVIP)
+		two := startTwoWritersProbe(t, c)
+		time.Sleep(2 * time.Second) // acknowledged writes before the kill
+		before := load.count()
+		t.Logf("%d writes acknowledged in the 2s before the kill (last error: %v)", before, load.lastErr())
+		if before == 0 {
+			t.Fatalf("no write went through %s before the kill: %v", writerVIP, load.lastErr())
+		}
+		killedAt := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 %d: %v", pid, err)
+		}
+		r := k.waitFor(30*time.Second, "master2 becomes the writer", func(r watch.Report) bool { return r.Writer == "master2" })
+		t.Logf("failover after %s", time.Since(killedAt).Round(time.Millisecond))
+		firstWrite := load.waitAfter(t, killedAt, 30*time.Second)
+		t.Logf("first acknowledged write through the VIP %s after the kill", firstWrite.Sub(killedAt).Round(time.Millisecond))
+		time.Sleep(time.Second)
+		acked := load.stop()
+		if n := two.stop(); n > 0 {
+			t.Errorf("%d samples saw two writable masters", n)
+		}
+
+		// Every acknowledged write is on the new writer, row by row.
+		checkRows(t, c, "master2", acked)
+		t.Logf("%d acknowledged writes, all on master2 (%d before the kill)", len(acked), before)
+
+		// The slaves follow master2.
+		deadline := time.Now().Add(15 * time.Second)
+		for _, s := range []string{"slave1", "slave2"} {
+			for {
+				live := inspect.Inspect(context.Background(), c, inspect.Options{})
+				rs := live.Hosts[s].Replica
+				if rs != nil && rs.SourceHost == c.Host("master2").Address && rs.Running() {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s does not replicate from master2: %+v\n%s", s, rs, render(k.w.Status()))
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		if id := serverIDVia(c, writerVIP); id != c.ServerIDFor(c.Host("master2")) {
+			t.Fatalf("the writer VIP reaches server_id %d, want master2's %d", id, c.ServerIDFor(c.Host("master2")))
+		}
+		if state(r, "master1") == watch.Online {
+			t.Errorf("master1 still ONLINE after its server was killed")
+		}
+	})
+
+	t.Run("old master back with an errant transaction: fenced, reported by GTID, kept out of ONLINE", func(t *testing.T) {
+		restartServer(t, k.l, "master1")
+		db := adminDB(t, c, "master1")
+		// Written while isolated (no replication started), as root, which
+		// read_only does not stop: a transaction master2 never gets.
+		mustExec(t, db, "INSERT INTO shop.t (n) VALUES (-1000)")
+		var errant string
+		if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&errant); err != nil {
+			t.Fatal(err)
+		}
+		r := k.waitFor(20*time.Second, "master1 reported with its errant GTID", func(r watch.Report) bool {
+			for _, h := range r.Hosts {
+				if h.Name == "master1" && strings.Contains(h.Problem, errant) {
+					return true
+				}
+			}
+			return false
+		})
+		t.Logf("master1: %s", render(r))
+		if !readOnly(t, c, "master1") {
+			t.Error("master1 came back writable and was not fenced")
+		}
+		time.Sleep(3 * time.Second)
+		r = k.w.Status()
+		if state(r, "master1") == watch.Online || r.Writer != "master2" {
+			t.Fatalf("master1 with errant transactions went ONLINE or took the writer:\n%s", render(r))
+		}
+		if err := k.w.SetOnline(context.Background(), "master1"); err == nil || !strings.Contains(err.Error(), "errant") {
+			t.Errorf("set-online of a host with errant transactions: %v", err)
+		}
+		if err := k.w.MoveRole(context.Background(), "writer", "master1", true); err == nil {
+			t.Error("move-role to a host with errant transactions was accepted")
+		}
+	})
+}
+
+// restartServer starts host's mariadbd again on its data directory, in its
+// namespace, without starting replication (a master back from a crash,
+// still isolated). The lab's teardown stops it with the namespace.
+func restartServer(t *testing.T, l *lab.Lab, host string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(l.Dir(), "lab.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st lab.State
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	var hs *lab.HostState
+	for _, h := range st.Hosts {
+		if h.Name == host {
+			hs = h
+		}
+	}
+	if hs == nil {
+		t.Fatalf("no %s in the lab state", host)
+	}
+	bin, err := exec.LookPath("mariadbd")
+	if err != nil {
+		bin = "/usr/sbin/mariadbd"
+	}
+	cmd := exec.Command("ip", "netns", "exec", hs.Namespace, bin, "--defaults-file="+hs.DefaultsFile, "--skip-slave-start")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("restart %s: %v", host, err)
+	}
+	go func() { _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGTERM) })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		db, err := conn.Open(context.Background(), l.Cluster().Host(host), conn.Timeouts{Connect: 500 * time.Millisecond})
+		if err == nil {
+			db.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not come back: %v", host, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// --- helpers ------------------------------------------------------------
+
+// checkRows fails unless every acknowledged n is a row on host.
+func checkRows(t *testing.T, c *topology.Cluster, host string, acked []int) {
+	t.Helper()
+	db := adminDB(t, c, host)
+	have := map[int]bool{}
+	rows, err := db.Query("SELECT n FROM shop.t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		have[n] = true
+	}
+	rows.Close()
+	var missing []int
+	for _, n := range acked {
+		if !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d acknowledged writes missing on %s: %v", len(missing), len(acked), host, missing)
+	}
+}
+
+func adminDB(t *testing.T, c *topology.Cluster, host string) *sql.DB {
+	t.Helper()
+	db, err := conn.Open(context.Background(), c.Host(host), conn.Timeouts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func readOnly(t *testing.T, c *topology.Cluster, host string) bool {
+	t.Helper()
+	var ro int
+	if err := adminDB(t, c, host).QueryRow("SELECT @@global.read_only").Scan(&ro); err != nil {
+		t.Fatal(err)
+	}
+	return ro == 1
+}
+
+// appDB connects as the application account through addr (a VIP).
+func appDB(c *topology.Cluster, addr string) (*sql.DB, error) {
+	h := *c.Host("master1")
+	h.Address = addr
+	u := c.User("app", "%")
+	h.Admin = topology.Account{User: u.Name, Password: u.Password}
+	return conn.Open(context.Background(), &h, conn.Timeouts{Connect: 500 * time.Millisecond, Query: 2 * time.Second})
+}
+
+func serverIDVia(c *topology.Cluster, ip string) uint32 {
+	h := *c.Host("master1")
+	h.Address = ip
+	db, err := conn.Open(context.Background(), &h, conn.Timeouts{Connect: time.Second})
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	var id uint32
+	if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+		return 0
+	}
+	return id
+}
+
+func waitWritableVia(t *testing.T, c *topology.Cluster, ip string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		db, err := appDB(c, ip)
+		if err == nil {
+			_, err = db.Exec("INSERT INTO shop.t (n) VALUES (-1) ON DUPLICATE KEY UPDATE n = n")
+			db.Close()
+			if err == nil {
+				return
+			}
+		}
+		last = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("no write through %s within %s: %v", ip, timeout, last)
+}
+
+func serverPID(t *testing.T, l *lab.Lab, host string) int {
+	t.Helper()
+	st, err := l.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range st {
+		if h.Name == host && h.PID > 0 {
+			return h.PID
+		}
+	}
+	t.Fatalf("no running server for %s in the lab's state", host)
+	return 0
+}
+
+// load inserts n = 1, 2, 3 … through the writer VIP, one row per
+// transaction, and records every n the server acknowledged.
+type load struct {
+	mu     sync.Mutex
+	acked  []int
+	ackAt  []time.Time
+	err    error
+	stopCh chan struct{}
+	done   chan struct{}
+}
+
+// loadRuns numbers the loads so that each writes its own n values.
+var loadRuns int
+
+func startLoad(t *testing.T, c *topology.Cluster, vip string) *load {
+	loadRuns++
+	base := loadRuns * 1_000_000
+	ld := &load{stopCh: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(ld.done)
+		var db *sql.DB
+		defer func() {
+			if db != nil {
+				db.Close()
+			}
+		}()
+		for n := base + 1; ; n++ {
+			select {
+			case <-ld.stopCh:
+				return
+			default:
+			}
+			if db == nil {
+				var err error
+				if db, err = appDB(c, vip); err != nil {
+					ld.setErr(err)
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := db.ExecContext(ctx, "INSERT INTO shop.t (n) VALUES (?)", n)
+			cancel()
+			if err != nil {
+				ld.setErr(err)
+				db.Close()
+				db = nil
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			ld.mu.Lock()
+			ld.acked = append(ld.acked, n)
+			ld.ackAt = append(ld.ackAt, time.Now())
+			ld.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { ld.stop() })
+	return ld
+}
+
+func (ld *load) setErr(err error) { ld.mu.Lock(); ld.err = err; ld.mu.Unlock() }
+func (ld *load) lastErr() error   { ld.mu.Lock(); defer ld.mu.Unlock(); return ld.err }
+func (ld *load) count() int       { ld.mu.Lock(); defer ld.mu.Unlock(); return len(ld.acked) }
+
+func (ld *load) waitAfter(t *testing.T, after time.Time, timeout time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ld.mu.Lock()
+		for _, at := range ld.ackAt {
+			if at.After(after) {
+				ld.mu.Unlock()
+				return at
+			}
+		}
+		ld.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no write through the writer VIP acknowledged within %s of the kill: %v", timeout, ld.lastErr())
+	return time.Time{}
+}
+
+func (ld *load) stop() []int {
+	select {
+	case <-ld.stopCh:
+	default:
+		close(ld.stopCh)
+	}
+	<-ld.done
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	return append([]int{}, ld.acked...)
+}
+
+// twoWriters samples read_only on both masters and counts the samples in
+// which both were writable.
+type twoWriters struct {
+	stopCh chan struct{}
+	done   chan struct{}
+	both   int
+}
+
+func startTwoWritersProbe(t *testing.T, c *topology.Cluster) *twoWriters {
+	p := &twoWriters{stopCh: make(chan struct{}), done: make(chan struct{})}
+	dbs := map[string]*sql.DB{}
+	for _, m := range []string{"master1", "master2"} {
+		db, err := conn.Open(context.Background(), c.Host(m), conn.Timeouts{Connect: 300 * time.Millisecond, Query: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dbs[m] = db
+	}
+	go func() {
+		defer close(p.done)
+		defer func() {
+			for _, db := range dbs {
+				db.Close()
+			}
+		}()
+		for {
+			select {
+			case <-p.stopCh:
+				return
+			default:
+			}
+			writable := 0
+			for _, db := range dbs {
+				var ro int
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				if err := db.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err == nil && ro == 0 {
+					writable++
+				}
+				cancel()
+			}
+			if writable > 1 {
+				p.both++
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+func (p *twoWriters) stop() int {
+	select {
+	case <-p.stopCh:
+	default:
+		close(p.stopCh)
+	}
+	<-p.done
+	return p.both
+}
+
+// startAgents runs `mmm agent` in every namespace: the binary is built once,
+// and the agents read a copy of the lab file rewritten to this package's /24.
+func startAgents(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mmm")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/mmm").CombinedOutput(); err != nil {
+		t.Fatalf("build mmm: %v\n%s", err, out)
+	}
+	src, err := os.ReadFile("../../examples/lab/mmm.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := strings.TrimSuffix(l.Subnet().Addr().String(), "0")
+	cfg := filepath.Join(dir, "mmm.hcl")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(src), "198.18.0.", prefix)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := l.StartAgents(ctx, func(host string) *exec.Cmd {
+		return exec.Command(bin, "agent", "--config", cfg, "--host", host)
+	}); err != nil {
+		t.Fatalf("start agents: %v", err)
+	}
+	t.Cleanup(func() { l.StopAgents() })
+}
