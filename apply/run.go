@@ -152,13 +152,15 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 // settle re-inspects and re-plans after the steps ran. Replication threads
 // start asynchronously (an IO thread is "Connecting" for a moment after START
 // SLAVE), so while the only remaining changes are replicas still starting up,
-// it looks again, for a few seconds at most.
+// or an IO thread is still connecting, it looks again, for a few seconds at
+// most.
 func (a *Applier) settle(ctx context.Context) (*topology.Live, *plan.Plan) {
 	deadline := time.Now().Add(a.settleTime())
 	for {
 		live := a.Inspect(ctx)
 		after := a.Diff(live)
-		if after.Changes() == 0 || !onlyStartingReplicas(after, live) || time.Now().After(deadline) {
+		settled := after.Changes() == 0 && !replicasConnecting(live)
+		if settled || (after.Changes() > 0 && !onlyStartingReplicas(after, live)) || time.Now().After(deadline) {
 			return live, after
 		}
 		select {
@@ -174,6 +176,18 @@ func (a *Applier) settleTime() time.Duration {
 		return a.SettleTime
 	}
 	return 5 * time.Second
+}
+
+// replicasConnecting reports whether an IO thread is still connecting to its
+// source without an error: "converged" means the threads run, not that they
+// are about to.
+func replicasConnecting(live *topology.Live) bool {
+	for _, lh := range live.Hosts {
+		if rs := lh.Replica; rs != nil && rs.IORunning == "Connecting" && rs.LastIOErrno == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // onlyStartingReplicas reports whether every remaining step starts a replica
