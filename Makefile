@@ -37,6 +37,7 @@ demo: deps build
 bench: deps build
 	$(GO) test -run '^$$' -bench . ./internal/flavor/... ./plan/... ./schema/...
 	$(GO) run ./internal/bench -mmm $(BIN)
+	$(MAKE) bench-clone
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
