@@ -8,7 +8,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 BIN       := bin/mmm
 DEMO      := examples/lab
 
-.PHONY: all build test demo bench lint lab-down deps
+.PHONY: all build test demo bench fuzz lint lab-down deps
 
 all: build
 
@@ -38,6 +38,12 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . ./internal/flavor/... ./plan/... ./schema/...
 	$(GO) run ./internal/bench -mmm $(BIN)
 	$(MAKE) bench-clone
+
+# Fuzz the topology loader (its seed corpus also runs in make test). Short
+# minimisation keeps the workers fuzzing rather than shrinking big seeds.
+FUZZTIME ?= 10m
+fuzz:
+	$(GO) test -run '^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s -timeout 0 ./schema/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
