@@ -41,7 +41,7 @@ func suggestPrivilege(f flavor.Flavor, p string) string {
 		}
 	}
 	if best == "" {
-		return ""
+		return "."
 	}
 	return fmt.Sprintf("; did you mean %q?", best)
 }

@@ -444,7 +444,7 @@ func (b *builder) privilege(p, on string, a *hcl.Attribute) (string, bool) {
 	}
 	if !flavor.ValidPrivilege(f, upper) {
 		b.errorf(subject, "Unknown privilege",
-			"%s has no privilege %q%s.", flavorName(b.c.Flavor), upper, suggestPrivilege(f, upper))
+			"%s has no privilege %q%s", flavorName(b.c.Flavor), upper, suggestPrivilege(f, upper))
 		return "", false
 	}
 	canon := flavor.CanonicalPrivilege(f, upper)

@@ -67,8 +67,12 @@ func (b *builder) validateHosts() {
 			case p.Mode != topology.ModeMaster:
 				b.errorf(peerAt, "Peer is not a master", "peer %q of %q is mode = %q; a master's peer is the other master.", p.Name, h.Name, p.Mode)
 			case p.Peer != h.Name:
+				theirs := fmt.Sprintf("names %q", p.Peer)
+				if p.Peer == "" {
+					theirs = "names no peer"
+				}
 				b.errorf(peerAt, "Peer not symmetric",
-					"%q names %q as its peer, but %q names %q; set peer = %q in host %q.", h.Name, p.Name, p.Name, p.Peer, h.Name, p.Name)
+					"%q names %q as its peer, but %q %s; set peer = %q in host %q.", h.Name, p.Name, p.Name, theirs, h.Name, p.Name)
 			}
 		}
 
