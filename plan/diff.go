@@ -24,6 +24,9 @@ type Options struct {
 	MoveWriterTo string
 	// CatchUpTimeout bounds the wait of a switchover (default 60s).
 	CatchUpTimeout time.Duration
+	// WatchOwnsRoles is set by `mmm watch` itself: it holds the lease, so a
+	// writer move it plans is not one behind its back.
+	WatchOwnsRoles bool
 }
 
 // DefaultSemiSyncTimeout is the semi-sync master timeout when the file sets

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -25,5 +26,23 @@ func TestDeclaredGrantsInServerForm(t *testing.T) {
 	p = Diff(c, live, Options{Now: time.Unix(0, 0)})
 	if len(p.Steps) != 1 || p.Steps[0].Kind != KindGrant || p.Steps[0].Host != "slave1" {
 		t.Fatalf("want one grant on slave1, got %v", p.Steps)
+	}
+}
+
+// While a watch holds the roles (agents in lease mode), apply must not move
+// the writer behind its back: the plan refuses and names mmm move-role.
+func TestNoWriterMoveUnderAWatch(t *testing.T) {
+	c := labCluster()
+	live := withVIPs(convergedLive(c))
+	live.Agents = map[string]*topology.LiveAgent{}
+	for _, h := range c.Hosts {
+		live.Agents[h.Name] = &topology.LiveAgent{Reachable: true, Mode: "lease"}
+	}
+	p := Diff(c, live, Options{Now: time.Unix(0, 0), MoveWriterTo: "master2"})
+	if !p.HasErrors() || len(p.Steps) != 0 {
+		t.Fatalf("want an error and no steps, got steps %v problems %+v", p.Steps, p.Problems)
+	}
+	if !strings.Contains(p.Problems[0].Detail, "mmm move-role writer master2") {
+		t.Errorf("detail does not point to move-role: %s", p.Problems[0].Detail)
 	}
 }

@@ -172,7 +172,7 @@ func (d *differ) agentsUsable() bool {
 			leased = append(leased, h.Name)
 		}
 	}
-	if ok && len(leased) > 0 {
+	if ok && len(leased) > 0 && !d.opts.WatchOwnsRoles {
 		d.note("a running mmm watch holds the roles (agents on %s are in lease mode): VIP placement is left to it; use mmm move-role to move a role", strings.Join(leased, ", "))
 		return false
 	}

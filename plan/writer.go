@@ -138,6 +138,13 @@ func (d *differ) chooseWriter() {
 			Summary: fmt.Sprintf("cannot move the writer to %s: it is unreachable", target)})
 		return
 	}
+	if leased := d.leasedAgents(); len(leased) > 0 && !d.opts.WatchOwnsRoles {
+		d.problem(Problem{Severity: SeverityError, Host: target,
+			Summary: fmt.Sprintf("cannot move the writer to %s behind the back of a running mmm watch", target),
+			Detail: fmt.Sprintf("The agents on %s hold their roles on a watch's lease, so the watch places the writer. "+
+				"Ask it: mmm move-role %s %s.", strings.Join(leased, ", "), d.c.ActiveMasterRole, target)})
+		return
+	}
 	if d.liveWriter != "" {
 		d.switchFrom = d.liveWriter
 	}
@@ -212,4 +219,15 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// leasedAgents lists the hosts whose agent holds its roles on a watch's lease.
+func (d *differ) leasedAgents() []string {
+	var out []string
+	for _, h := range d.c.Hosts {
+		if la := d.live.Agents[h.Name]; la != nil && la.Reachable && la.Mode == "lease" {
+			out = append(out, h.Name)
+		}
+	}
+	return out
 }
