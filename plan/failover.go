@@ -147,6 +147,19 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 			Statements: []Statement{csql.stopReplica()}, DependsOn: nonEmpty(wait),
 		}))
 	}
+	// Semi-sync: with no other promotable host left to acknowledge, the new
+	// writer's first transaction would wait the whole semi-sync timeout
+	// before the server gives up on it; turn waiting off now (the watch turns
+	// it on again when a promotable replica is back).
+	if d.c.Replication.SemiSync && lc.SemiSyncMasterEnabled && d.reachable(dead) == nil && !d.otherPromotable(cand.Name, dead.Name) {
+		v := csql.semiSyncMasterVar()
+		promoteDeps = append(promoteDeps, d.add(Step{
+			ID: stepID(cand.Name, KindSetVariable, v), Kind: KindSetVariable, Symbol: Update,
+			Host: cand.Name, Subject: hostSubject(cand), Change: v + " = ON -> OFF",
+			Why:        "No other host that can become the writer is reachable to acknowledge writes; waiting for one would only delay the first write by the semi-sync timeout.",
+			Statements: []Statement{csql.setGlobal(v, false)},
+		}))
+	}
 	if lc.ReadOnly {
 		d.readOnlySteps[cand.Name] = d.add(Step{
 			ID: stepID(cand.Name, KindSetVariable, "read_only"), Kind: KindSetVariable, Symbol: Update,
@@ -188,6 +201,24 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 		}
 	}
 	return d.p
+}
+
+// otherPromotable: a reachable host of the writer role other than cand and
+// old, which could acknowledge semi-sync writes.
+func (d *differ) otherPromotable(cand, old string) bool {
+	role := d.c.WriterRole()
+	if role == nil {
+		return false
+	}
+	for _, name := range role.Hosts {
+		if name == cand || name == old {
+			continue
+		}
+		if h := d.c.Host(name); h != nil && d.reachable(h) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // repointTo points every reachable replica other than the new writer and the

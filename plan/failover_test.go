@@ -37,6 +37,7 @@ func TestFailoverDeadWriter(t *testing.T) {
 	want := strings.Join([]string{
 		"master2:wait_catch_up:relay_log",
 		"master2:stop_replica:replica",
+		"master2:set_variable:rpl_semi_sync_master_enabled",
 		"master2:set_variable:read_only",
 		"slave1:stop_replica:replica",
 		"slave1:change_source:replica",
@@ -103,6 +104,9 @@ func TestFailoverReachableOldWriterIsFenced(t *testing.T) {
 	wait := p.Step("master2:wait_catch_up:master1")
 	if wait == nil || wait.Wait == nil || wait.Wait.Source != "master1" || !contains(wait.DependsOn, "master1:kill_clients:clients") {
 		t.Errorf("a reachable old writer's position must be read after its fence: %+v", wait)
+	}
+	if p.Step("master2:set_variable:rpl_semi_sync_master_enabled") != nil {
+		t.Error("a switchover keeps semi-sync: the old writer acknowledges")
 	}
 	rel := p.Step("master1:release_vip:198.18.0.100")
 	if !contains(rel.DependsOn, "master1:set_variable:read_only") {

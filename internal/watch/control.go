@@ -285,6 +285,16 @@ func (w *Watch) reconcile(ctx context.Context, live *topology.Live) {
 			// is the writer, so no other master is writable: lift it again.
 			ok = w.machine.Hosts[s.Host].State == Online && !w.fenced[s.Host]
 		case w.problems[s.Host] != "" || peerProblem:
+		case s.Kind == plan.KindSetVariable && s.Host == w.writer && strings.Contains(s.ID, "semi_sync_master") && strings.HasSuffix(s.Change, "OFF -> ON"):
+			// Semi-sync back on once the writer's peer can acknowledge again
+			// (failover turned it off when no promotable host was left).
+			h := w.c.Host(s.Host)
+			ok = h != nil && h.Peer != "" && w.machine.Hosts[h.Peer] != nil && w.machine.Hosts[h.Peer].State == Online
+		case s.Kind == plan.KindSetVariable && !strings.HasSuffix(s.ID, ":gtid_slave_pos") && !strings.HasSuffix(s.ID, ":gtid_purged"):
+			// Settings a restart lost (SET GLOBAL does not survive one): the
+			// semi-sync replica side above all, without which the writer's
+			// acknowledgements mean nothing.
+			ok = true
 		case s.Kind == plan.KindChangeSource:
 			ok = true
 		case s.Kind == plan.KindStopReplica || s.Kind == plan.KindStartReplica:

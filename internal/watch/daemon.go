@@ -101,6 +101,10 @@ type Watch struct {
 	failoverPos map[string]string
 	// problems: host -> what keeps it out of ONLINE (errant GTIDs ...).
 	problems map[string]string
+	// aheadAfterFailover: replicas a failover left alone because they hold
+	// transactions the new writer lacks; they stay out of ONLINE (and are
+	// not repointed) until they replicate from the writer cleanly again.
+	aheadAfterFailover map[string]string
 	// writerPos is the writer's GTID position when last seen.
 	writerPos   gtid.Set
 	verdict     Verdict
@@ -143,6 +147,7 @@ func New(cfg Config) *Watch {
 		tracker: NewTracker(cfg.Cluster), machine: NewMachine(cfg.Cluster, now),
 		mode: ModeActive, held: map[string][]RoleIP{}, renewed: map[string]time.Time{},
 		fenced: map[string]bool{}, failoverPos: map[string]string{}, problems: map[string]string{},
+		aheadAfterFailover: map[string]string{},
 		started: now,
 	}
 	w.metrics = newMetrics(w)
@@ -396,6 +401,8 @@ func (w *Watch) runChecks(ctx context.Context, live *topology.Live) {
 		w.metrics.check(x.host, x.check, x.r)
 		if x.uptime > 0 {
 			w.uptime(x.host, x.uptime)
+		} else if x.check == CheckMySQL && !x.r.OK {
+			delete(w.lastUptime, x.host) // never judge a restart on a stale uptime
 		}
 	}
 }
@@ -482,6 +489,14 @@ func (w *Watch) updateProblem(h *topology.Host, lh *topology.LiveHost) {
 			return
 		}
 	}
+	if msg, ok := w.aheadAfterFailover[h.Name]; ok {
+		wh := w.c.Host(w.writer)
+		if rs := lh.Replica; wh == nil || rs == nil || rs.SourceHost != wh.Address || !rs.Running() || rs.LastIOErrno != 0 || rs.LastSQLErrno != 0 {
+			w.problems[h.Name] = msg
+			return
+		}
+		delete(w.aheadAfterFailover, h.Name) // rebuilt or reconciled by the operator
+	}
 	if rs := lh.Replica; rs != nil && (rs.LastIOErrno == 1236 || rs.LastSQLErrno == 1950) {
 		w.problems[h.Name] = fmt.Sprintf("its GTID history diverged from its source (error %d %d): %s%s", rs.LastIOErrno, rs.LastSQLErrno, rs.LastIOError, rs.LastSQLError)
 		return
@@ -566,6 +581,14 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, why string) {
 	}
 	if lc := live.Hosts[cand]; lc != nil {
 		w.failoverPos[dead] = plan.Received(lc).String()
+	}
+	for _, pr := range p.Problems {
+		if pr.Host != "" && pr.Host != dead && strings.Contains(pr.Summary, "ahead of the new writer") {
+			w.aheadAfterFailover[pr.Host] = pr.Summary
+			w.problems[pr.Host] = pr.Summary
+			w.log.Error("replica ahead of the new writer, not repointed", "host", pr.Host, "why", pr.Summary)
+			w.event("%s", pr.Summary)
+		}
 	}
 	w.writer = cand
 	w.verdict, w.verdictWhy = WriterAlive, ""

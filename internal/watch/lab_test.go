@@ -53,6 +53,8 @@ func setUp(t *testing.T) *cluster {
 	l := labtest.Get(t)
 	k := &cluster{t: t, l: l, c: l.Cluster()}
 	k.c.Monitor.StateFile = filepath.Join(t.TempDir(), "watch.state")
+	// The watch (not the agents) reads these: a rejoin in seconds, not 30.
+	k.c.Monitor.AutoSetOnline = 3 * time.Second
 	startAgents(t, l)
 	k.agents = &agent.Client{Cluster: k.c, Timeout: time.Second}
 
@@ -154,6 +156,7 @@ func allOnline(r watch.Report) bool {
 func TestWatchLab(t *testing.T) {
 	k := setUp(t)
 	c := k.c
+	whole := t // servers restarted by a subtest live until the whole test ends
 	writerVIP := c.WriterRole().IPs[0]
 	k.waitFor(20*time.Second, "every host ONLINE with its roles", func(r watch.Report) bool {
 		return allOnline(r) && r.Writer == "master1" && len(roles(r, "master1")) == 1 && len(roles(r, "slave1")) == 1 && len(roles(r, "slave2")) == 1
@@ -230,97 +233,143 @@ func TestWatchLab(t *testing.T) {
 		k.waitFor(20*time.Second, "every host ONLINE after the switchovers", allOnline)
 	})
 
-	t.Run("kill -9 of the writer's server under write load", func(t *testing.T) {
-		pid := serverPID(t, k.l, "master1")
-		load := startLoad(t, c, writerVIP)
-		two := startTwoWritersProbe(t, c)
-		time.Sleep(2 * time.Second) // acknowledged writes before the kill
-		before := load.count()
-		t.Logf("%d writes acknowledged in the 2s before the kill (last error: %v)", before, load.lastErr())
-		if before == 0 {
-			t.Fatalf("no write went through %s before the kill: %v", writerVIP, load.lastErr())
+	t.Run("kill -9 of the idle writer, then it rejoins as a read-only replica and comes ONLINE", func(t *testing.T) {
+		killWriter(t, k, "master1", "master2", false)
+		restartServer(t, whole, k.l, "master1")
+		r := k.waitFor(30*time.Second, "master1 ONLINE again (auto_set_online)", func(r watch.Report) bool {
+			return state(r, "master1") == watch.Online
+		})
+		if r.Writer != "master2" || len(roles(r, "master1")) != 0 {
+			t.Fatalf("the writer moved back on rejoin:\n%s", render(r))
 		}
-		killedAt := time.Now()
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatalf("kill -9 %d: %v", pid, err)
+		if !readOnly(t, c, "master1") {
+			t.Error("master1 rejoined writable")
 		}
-		r := k.waitFor(30*time.Second, "master2 becomes the writer", func(r watch.Report) bool { return r.Writer == "master2" })
-		t.Logf("failover after %s", time.Since(killedAt).Round(time.Millisecond))
-		firstWrite := load.waitAfter(t, killedAt, 30*time.Second)
-		t.Logf("first acknowledged write through the VIP %s after the kill", firstWrite.Sub(killedAt).Round(time.Millisecond))
-		time.Sleep(time.Second)
-		acked := load.stop()
-		if n := two.stop(); n > 0 {
-			t.Errorf("%d samples saw two writable masters", n)
-		}
-
-		// Every acknowledged write is on the new writer, row by row.
-		checkRows(t, c, "master2", acked)
-		t.Logf("%d acknowledged writes, all on master2 (%d before the kill)", len(acked), before)
-
-		// The slaves follow master2.
-		deadline := time.Now().Add(15 * time.Second)
-		for _, s := range []string{"slave1", "slave2"} {
-			for {
-				live := inspect.Inspect(context.Background(), c, inspect.Options{})
-				rs := live.Hosts[s].Replica
-				if rs != nil && rs.SourceHost == c.Host("master2").Address && rs.Running() {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s does not replicate from master2: %+v\n%s", s, rs, render(k.w.Status()))
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-		}
-		if id := serverIDVia(c, writerVIP); id != c.ServerIDFor(c.Host("master2")) {
-			t.Fatalf("the writer VIP reaches server_id %d, want master2's %d", id, c.ServerIDFor(c.Host("master2")))
-		}
-		if state(r, "master1") == watch.Online {
-			t.Errorf("master1 still ONLINE after its server was killed")
+		waitReplicates(t, k, "master1", "master2", 15*time.Second)
+		waitReplicates(t, k, "master2", "master1", 15*time.Second) // master-master again
+		var semi int
+		if err := adminDB(t, c, "master2").QueryRow("SELECT @@global.rpl_semi_sync_master_enabled").Scan(&semi); err != nil || semi != 1 {
+			t.Errorf("semi-sync on the writer after the rejoin: %d %v", semi, err)
 		}
 	})
 
+	t.Run("kill -9 of the writer's server under write load", func(t *testing.T) {
+		killWriter(t, k, "master2", "master1", true)
+	})
+
 	t.Run("old master back with an errant transaction: fenced, reported by GTID, kept out of ONLINE", func(t *testing.T) {
-		restartServer(t, k.l, "master1")
-		db := adminDB(t, c, "master1")
+		restartServer(t, whole, k.l, "master2")
+		db := adminDB(t, c, "master2")
 		// Written while isolated (no replication started), as root, which
-		// read_only does not stop: a transaction master2 never gets.
+		// read_only does not stop: a transaction master1 never gets.
 		mustExec(t, db, "INSERT INTO shop.t (n) VALUES (-1000)")
 		var errant string
 		if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&errant); err != nil {
 			t.Fatal(err)
 		}
-		r := k.waitFor(20*time.Second, "master1 reported with its errant GTID", func(r watch.Report) bool {
+		r := k.waitFor(20*time.Second, "master2 reported with its errant GTID", func(r watch.Report) bool {
 			for _, h := range r.Hosts {
-				if h.Name == "master1" && strings.Contains(h.Problem, errant) {
+				if h.Name == "master2" && strings.Contains(h.Problem, errant) {
 					return true
 				}
 			}
 			return false
 		})
-		t.Logf("master1: %s", render(r))
-		if !readOnly(t, c, "master1") {
-			t.Error("master1 came back writable and was not fenced")
+		t.Logf("master2: %s", render(r))
+		if !readOnly(t, c, "master2") {
+			t.Error("master2 came back writable and was not fenced")
 		}
-		time.Sleep(3 * time.Second)
+		time.Sleep(5 * time.Second) // past auto_set_online
 		r = k.w.Status()
-		if state(r, "master1") == watch.Online || r.Writer != "master2" {
-			t.Fatalf("master1 with errant transactions went ONLINE or took the writer:\n%s", render(r))
+		if state(r, "master2") == watch.Online || r.Writer != "master1" {
+			t.Fatalf("master2 with errant transactions went ONLINE or took the writer:\n%s", render(r))
 		}
-		if err := k.w.SetOnline(context.Background(), "master1"); err == nil || !strings.Contains(err.Error(), "errant") {
+		if err := k.w.SetOnline(context.Background(), "master2"); err == nil || !strings.Contains(err.Error(), "errant") {
 			t.Errorf("set-online of a host with errant transactions: %v", err)
 		}
-		if err := k.w.MoveRole(context.Background(), "writer", "master1", true); err == nil {
+		if err := k.w.MoveRole(context.Background(), "writer", "master2", true); err == nil {
 			t.Error("move-role to a host with errant transactions was accepted")
 		}
+		// The writer does not take the errant transaction from it.
+		var n int
+		if err := adminDB(t, c, "master1").QueryRow("SELECT COUNT(*) FROM shop.t WHERE n = -1000").Scan(&n); err != nil || n != 0 {
+			t.Errorf("the errant row reached the writer: %d %v", n, err)
+		}
 	})
+}
+
+// killWriter kills old's mariadbd (kill -9, by pid) and checks the failover
+// to want: the writer VIP follows, slaves repoint, never two writable
+// masters, and with load every write acknowledged before or after the kill
+// is on the new writer, row by row.
+func killWriter(t *testing.T, k *cluster, old, want string, withLoad bool) {
+	t.Helper()
+	c := k.c
+	writerVIP := c.WriterRole().IPs[0]
+	pid := serverPID(t, k.l, old)
+	two := startTwoWritersProbe(t, c)
+	var ld *load
+	before := 0
+	if withLoad {
+		ld = startLoad(t, c, writerVIP)
+		time.Sleep(2 * time.Second) // acknowledged writes before the kill
+		before = ld.count()
+		t.Logf("%d writes acknowledged in the 2s before the kill (last error: %v)", before, ld.lastErr())
+		if before == 0 {
+			t.Fatalf("no write went through %s before the kill: %v", writerVIP, ld.lastErr())
+		}
+	}
+	killedAt := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %d: %v", pid, err)
+	}
+	r := k.waitFor(30*time.Second, want+" becomes the writer", func(r watch.Report) bool { return r.Writer == want })
+	t.Logf("failover after %s", time.Since(killedAt).Round(time.Millisecond))
+	if withLoad {
+		firstWrite := ld.waitAfter(t, killedAt, 30*time.Second)
+		t.Logf("first acknowledged write through the VIP %s after the kill", firstWrite.Sub(killedAt).Round(time.Millisecond))
+		time.Sleep(time.Second)
+		acked := ld.stop()
+		checkRows(t, c, want, acked)
+		t.Logf("%d acknowledged writes, all on %s (%d before the kill)", len(acked), want, before)
+	} else {
+		waitWritableVia(t, c, writerVIP, 30*time.Second)
+	}
+	if n := two.stop(); n > 0 {
+		t.Errorf("%d samples saw two writable masters", n)
+	}
+	for _, s := range []string{"slave1", "slave2"} {
+		waitReplicates(t, k, s, want, 15*time.Second)
+	}
+	if id := serverIDVia(c, writerVIP); id != c.ServerIDFor(c.Host(want)) {
+		t.Fatalf("the writer VIP reaches server_id %d, want %s's %d", id, want, c.ServerIDFor(c.Host(want)))
+	}
+	if state(r, old) == watch.Online {
+		t.Errorf("%s still ONLINE after its server was killed", old)
+	}
+}
+
+// waitReplicates waits until host replicates from source, both threads running.
+func waitReplicates(t *testing.T, k *cluster, host, source string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		lh := inspect.InspectHost(context.Background(), k.c, k.c.Host(host), inspect.Options{})
+		rs := lh.Replica
+		if rs != nil && rs.SourceHost == k.c.Host(source).Address && rs.Running() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not replicate from %s: %+v\n%s", host, source, rs, render(k.w.Status()))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // restartServer starts host's mariadbd again on its data directory, in its
 // namespace, without starting replication (a master back from a crash,
 // still isolated). The lab's teardown stops it with the namespace.
-func restartServer(t *testing.T, l *lab.Lab, host string) {
+func restartServer(t, whole *testing.T, l *lab.Lab, host string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(l.Dir(), "lab.json"))
 	if err != nil {
@@ -350,7 +399,7 @@ func restartServer(t *testing.T, l *lab.Lab, host string) {
 	}
 	go func() { _ = cmd.Wait() }()
 	pid := cmd.Process.Pid
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGTERM) })
+	whole.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGTERM) })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		db, err := conn.Open(context.Background(), l.Cluster().Host(host), conn.Timeouts{Connect: 500 * time.Millisecond})

@@ -58,8 +58,12 @@ type HostState struct {
 	Since  time.Time `json:"since"`
 	Reason string    `json:"reason,omitempty"`
 	// Flaps are the times the host left ONLINE, within flap_duration.
-	Flaps      []time.Time   `json:"flaps,omitempty"`
+	Flaps []time.Time `json:"flaps,omitempty"`
+	// LastUptime is the server's uptime when the host was last seen ONLINE,
+	// at LastSeen: a host back with an uptime that kept counting since did
+	// not restart.
 	LastUptime time.Duration `json:"last_uptime,omitempty"`
+	LastSeen   time.Time     `json:"last_seen,omitempty"`
 }
 
 // Transition is one state change.
@@ -114,8 +118,8 @@ func (m *Machine) Step(now time.Time, in map[string]Input, activeMaster string) 
 			continue
 		}
 		to, reason := m.next(name, hs, input, in, before, activeMaster, now)
-		if input.Uptime > 0 {
-			hs.LastUptime = input.Uptime
+		if input.Uptime > 0 && hs.State == Online && input.Alive() {
+			hs.LastUptime, hs.LastSeen = input.Uptime, now
 		}
 		if to == hs.State {
 			if reason != "" {
@@ -231,8 +235,9 @@ func (m *Machine) next(name string, hs *HostState, in Input, all map[string]Inpu
 			return AwaitingRecovery, "replication not healthy yet"
 		}
 		flapping := m.Flapping(name, now)
-		if !flapping && hs.LastUptime > 0 && in.Uptime > hs.LastUptime && now.Sub(hs.Since) < quickReturn {
-			return Online, "back within a minute without a restart"
+		if !flapping && m.didNotRestart(hs, in, now) && now.Sub(hs.Since) < quickReturn {
+			return Online, fmt.Sprintf("back within a minute without a restart (uptime %s, %s when last seen ONLINE %s ago)",
+				in.Uptime, hs.LastUptime, now.Sub(hs.LastSeen).Round(time.Second))
 		}
 		auto := m.Cluster.Monitor.AutoSetOnline
 		if auto > 0 && now.Sub(hs.Since) >= auto {
@@ -268,6 +273,15 @@ func (m *Machine) next(name string, hs *HostState, in Input, all map[string]Inpu
 		return HardOffline, ""
 	}
 	return hs.State, ""
+}
+
+// didNotRestart: the server's uptime kept counting since the host was last
+// seen ONLINE (uptime has a resolution of one second).
+func (m *Machine) didNotRestart(hs *HostState, in Input, now time.Time) bool {
+	if hs.LastUptime <= 0 || hs.LastSeen.IsZero() || in.Uptime <= 0 {
+		return false
+	}
+	return in.Uptime+2*time.Second >= hs.LastUptime+now.Sub(hs.LastSeen)
 }
 
 func okStr(b bool) string {

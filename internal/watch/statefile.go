@@ -21,6 +21,7 @@ type savedState struct {
 	Hosts       map[string]*HostState `json:"hosts"`
 	FailoverPos map[string]string     `json:"failover_positions,omitempty"`
 	Fenced      []string              `json:"fenced,omitempty"`
+	Ahead       map[string]string     `json:"ahead_after_failover,omitempty"`
 }
 
 func loadState(path string) (*savedState, error) {
@@ -65,7 +66,7 @@ func writeAtomic(path string, data []byte) error {
 
 func (w *Watch) snapshot() *savedState {
 	st := &savedState{Version: 1, Mode: w.mode, ModeReason: w.modeReason, Writer: w.writer,
-		Hosts: map[string]*HostState{}, FailoverPos: w.failoverPos}
+		Hosts: map[string]*HostState{}, FailoverPos: w.failoverPos, Ahead: w.aheadAfterFailover}
 	for n, hs := range w.machine.Hosts {
 		cp := *hs
 		st.Hosts[n] = &cp
@@ -110,6 +111,9 @@ func (w *Watch) restore(st *savedState) {
 	}
 	for k, v := range st.FailoverPos {
 		w.failoverPos[k] = v
+	}
+	for k, v := range st.Ahead {
+		w.aheadAfterFailover[k] = v
 	}
 	for _, h := range st.Fenced {
 		w.fenced[h] = true

@@ -148,10 +148,16 @@ func TestStateMachine(t *testing.T) {
 			{61 * time.Second, restarted, Online, "auto_set_online"},
 		}},
 		{"quick return without restart", "slave1", "master1", Online, []step{
-			{0, healthy(), Online, ""},
+			{0, healthy(), Online, ""}, // uptime 1h
 			{time.Second, down, HardOffline, ""},
-			{2 * time.Second, Input{Ping: true, MySQL: true, RepThreads: true, RepBacklog: true, Custom: true, Uptime: 2 * time.Hour}, AwaitingRecovery, ""},
-			{3 * time.Second, Input{Ping: true, MySQL: true, RepThreads: true, RepBacklog: true, Custom: true, Uptime: 2*time.Hour + time.Second}, Online, "without a restart"},
+			{2 * time.Second, Input{Ping: true, MySQL: true, RepThreads: true, RepBacklog: true, Custom: true, Uptime: time.Hour + 2*time.Second}, AwaitingRecovery, ""},
+			{3 * time.Second, Input{Ping: true, MySQL: true, RepThreads: true, RepBacklog: true, Custom: true, Uptime: time.Hour + 3*time.Second}, Online, "without a restart"},
+		}},
+		{"a young server restarted is no quick return", "slave1", "master1", Online, []step{
+			{0, Input{Ping: true, MySQL: true, RepThreads: true, RepBacklog: true, Custom: true, Uptime: 3 * time.Second}, Online, ""},
+			{time.Second, down, HardOffline, ""},
+			{10 * time.Second, Input{Ping: true, MySQL: true, RepThreads: true, RepBacklog: true, Custom: true, Uptime: 4 * time.Second}, AwaitingRecovery, ""},
+			{11 * time.Second, Input{Ping: true, MySQL: true, RepThreads: true, RepBacklog: true, Custom: true, Uptime: 5 * time.Second}, AwaitingRecovery, ""},
 		}},
 		{"replication fail and recover", "slave1", "master1", Online, []step{
 			{0, noThreads, ReplicationFail, "threads"},
