@@ -148,7 +148,7 @@ func New(cfg Config) *Watch {
 		mode: ModeActive, held: map[string][]RoleIP{}, renewed: map[string]time.Time{},
 		fenced: map[string]bool{}, failoverPos: map[string]string{}, problems: map[string]string{},
 		aheadAfterFailover: map[string]string{},
-		started: now,
+		started:            now,
 	}
 	w.metrics = newMetrics(w)
 	return w
