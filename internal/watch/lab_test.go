@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,13 +35,14 @@ func TestMain(m *testing.M) {
 }
 
 type cluster struct {
-	t      *testing.T
-	l      *lab.Lab
-	c      *topology.Cluster
-	agents *agent.Client
-	w      *watch.Watch
-	cancel context.CancelFunc
-	done   chan struct{}
+	bin, cfg string // the mmm binary and the lab file rewritten to this /24
+	t        *testing.T
+	l        *lab.Lab
+	c        *topology.Cluster
+	agents   *agent.Client
+	w        *watch.Watch
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 func (k *cluster) inspect(ctx context.Context) *topology.Live {
@@ -55,7 +59,7 @@ func setUp(t *testing.T) *cluster {
 	k.c.Monitor.StateFile = filepath.Join(t.TempDir(), "watch.state")
 	// The watch (not the agents) reads these: a rejoin in seconds, not 30.
 	k.c.Monitor.AutoSetOnline = 3 * time.Second
-	startAgents(t, l)
+	k.bin, k.cfg = startAgents(t, l)
 	k.agents = &agent.Client{Cluster: k.c, Timeout: time.Second}
 
 	ctx := context.Background()
@@ -231,6 +235,61 @@ func TestWatchLab(t *testing.T) {
 			t.Error("move-role of a balanced role was accepted")
 		}
 		k.waitFor(20*time.Second, "every host ONLINE after the switchovers", allOnline)
+	})
+
+	t.Run("control API and CLI verbs", func(t *testing.T) {
+		ln, err := net.Listen("tcp", c.Monitor.Listen)
+		if err != nil {
+			t.Fatalf("listen %s: %v", c.Monitor.Listen, err)
+		}
+		srv := &http.Server{Handler: k.w.Handler()}
+		go srv.Serve(ln)
+		defer srv.Close()
+		mmm := func(args ...string) (string, error) {
+			cmd := exec.Command(k.bin, append([]string{"--config", k.cfg}, args...)...)
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		out, err := mmm("show")
+		if err != nil || !strings.Contains(out, "# Mode: active, writer: master1") ||
+			!strings.Contains(out, "master1("+c.Host("master1").Address+") master/ONLINE. Roles: writer("+writerVIP+")") {
+			t.Fatalf("mmm show: %v\n%s", err, out)
+		}
+		if out, err := mmm("checks", "slave1", "--json"); err != nil || !strings.Contains(out, `"check": "rep_threads"`) {
+			t.Fatalf("mmm checks slave1 --json: %v\n%s", err, out)
+		}
+		if out, err := mmm("set-offline", "slave2"); err != nil || !strings.Contains(out, "ADMIN_OFFLINE") {
+			t.Fatalf("mmm set-offline slave2: %v\n%s", err, out)
+		}
+		k.waitFor(10*time.Second, "slave1 holds both reader VIPs", func(r watch.Report) bool {
+			return state(r, "slave2") == watch.AdminOffline && len(roles(r, "slave1")) == 2 && len(roles(r, "slave2")) == 0
+		})
+		if out, err := mmm("set-online", "slave2"); err != nil || !strings.Contains(out, "ONLINE") {
+			t.Fatalf("mmm set-online slave2: %v\n%s", err, out)
+		}
+		k.waitFor(10*time.Second, "readers balanced again", func(r watch.Report) bool {
+			return state(r, "slave2") == watch.Online && len(roles(r, "slave1")) == 1 && len(roles(r, "slave2")) == 1
+		})
+		if out, err := mmm("move-role", "writer", "nosuchhost"); err == nil || !strings.Contains(out, "not a host of role") {
+			t.Fatalf("mmm move-role to an unknown host: %v\n%s", err, out)
+		}
+		if out, err := mmm("mode", "manual", "--json"); err != nil || !strings.Contains(out, `"mode": "manual"`) {
+			t.Fatalf("mmm mode manual: %v\n%s", err, out)
+		}
+		if out, err := mmm("mode", "active"); err != nil {
+			t.Fatalf("mmm mode active: %v\n%s", err, out)
+		}
+		resp, err := http.Get("http://" + c.Monitor.Listen + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`mmm_host_state{host="master1",state="ONLINE"} 1`, "mmm_check_latency_seconds_bucket", `mmm_writer{host="master1"} 1`, "mmm_replication_lag_seconds"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 	})
 
 	t.Run("kill -9 of the idle writer, then it rejoins as a read-only replica and comes ONLINE", func(t *testing.T) {
@@ -689,10 +748,10 @@ func (p *twoWriters) stop() int {
 
 // startAgents runs `mmm agent` in every namespace: the binary is built once,
 // and the agents read a copy of the lab file rewritten to this package's /24.
-func startAgents(t *testing.T, l *lab.Lab) {
+func startAgents(t *testing.T, l *lab.Lab) (bin, cfg string) {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mmm")
+	bin = filepath.Join(dir, "mmm")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/mmm").CombinedOutput(); err != nil {
 		t.Fatalf("build mmm: %v\n%s", err, out)
 	}
@@ -701,7 +760,7 @@ func startAgents(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	prefix := strings.TrimSuffix(l.Subnet().Addr().String(), "0")
-	cfg := filepath.Join(dir, "mmm.hcl")
+	cfg = filepath.Join(dir, "mmm.hcl")
 	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(src), "198.18.0.", prefix)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -713,4 +772,5 @@ func startAgents(t *testing.T, l *lab.Lab) {
 		t.Fatalf("start agents: %v", err)
 	}
 	t.Cleanup(func() { l.StopAgents() })
+	return bin, cfg
 }
