@@ -115,6 +115,8 @@ type Watch struct {
 	started     time.Time
 	history     []Event
 	lastUptime  map[string]time.Duration
+	// lastFailBack is when fail_back last tried a switchover.
+	lastFailBack time.Time
 }
 
 // Event is one decision, kept for /status and mmm show.
@@ -321,6 +323,7 @@ func (w *Watch) Round(ctx context.Context) {
 	if w.mode == ModeActive {
 		w.checkWriter(ctx, live)
 		w.reconcile(ctx, live)
+		w.failBack(ctx)
 		w.moveReaders(ctx, live)
 	}
 	w.afterRound(live)
@@ -599,6 +602,31 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, why string) {
 	env = append(env, "MMM_RESULT=ok")
 	if err := runHooks(ctx, w.c.Monitor.PostFailover, env); err != nil {
 		w.log.Error("post_failover hook failed", "error", err)
+	}
+}
+
+// failBack moves the writer back to the role's prefer host when the file
+// asks for it (monitor { fail_back = true }), prefer is ONLINE with no
+// problem and the writer is healthy. Without fail_back the writer stays where
+// a failover put it (sticky). A failed attempt is not retried for a minute.
+func (w *Watch) failBack(ctx context.Context) {
+	role := w.c.WriterRole()
+	if !w.c.Monitor.FailBack || role == nil || role.Prefer == "" || w.writer == "" || w.writer == role.Prefer || w.verdict != WriterAlive {
+		return
+	}
+	hs := w.machine.Hosts[role.Prefer]
+	if hs == nil || hs.State != Online || w.problems[role.Prefer] != "" || w.fenced[role.Prefer] {
+		return
+	}
+	if now := w.cfg.Now(); now.Sub(w.lastFailBack) < time.Minute {
+		return
+	} else {
+		w.lastFailBack = now
+	}
+	w.log.Info("fail-back to the preferred writer", "from", w.writer, "to", role.Prefer)
+	if err := w.switchover(ctx, role.Prefer); err != nil {
+		w.log.Error("fail-back failed", "error", err)
+		w.event("fail-back to %s failed: %v", role.Prefer, err)
 	}
 }
 
