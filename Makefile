@@ -80,3 +80,12 @@ deps:
 .PHONY: bench-clone
 bench-clone: deps
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkClone -benchtime 1x ./internal/clone/
+
+# --- bench-failover (internal/watch; owned by the watch work) ---------------------
+# On the lab (subnet 198.18.7.0/24), with writes going through the writer VIP:
+# MMM_BENCH_KILLS (default 10) times kill -9 of the writer's mariadbd, then as
+# many move-role switchovers; prints min/median/max of kill -> first write
+# through the VIP and of the write-blocked time of move-role. Needs root.
+.PHONY: bench-failover
+bench-failover: deps
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkFailover -benchtime 1x -timeout 30m ./internal/watch/

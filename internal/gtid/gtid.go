@@ -273,3 +273,19 @@ func (s Set) Count() uint64 {
 
 // Equal reports whether both sets hold the same GTIDs.
 func (s Set) Equal(o Set) bool { return s.Contains(o) && o.Contains(s) }
+
+// OnlyServer keeps the MariaDB domains whose last GTID was written by server
+// id (a server's own transactions, as opposed to replicated ones). A MySQL
+// set is returned as it is: its UUIDs are not server ids.
+func (s Set) OnlyServer(id uint32) Set {
+	if s.mariadb == nil {
+		return s
+	}
+	out := Set{mariadb: map[uint32]Pos{}}
+	for d, p := range s.mariadb {
+		if p.Server == id {
+			out.mariadb[d] = p
+		}
+	}
+	return out
+}

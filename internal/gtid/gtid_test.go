@@ -95,3 +95,12 @@ func TestUnionCount(t *testing.T) {
 		}
 	}
 }
+
+func TestOnlyServer(t *testing.T) {
+	if got := MustParse("0-1-100,1-2-7,2-1-3").OnlyServer(1).String(); got != "0-1-100,2-1-3" {
+		t.Errorf("OnlyServer(1) = %q", got)
+	}
+	if got := MustParse(u1 + ":1-3").OnlyServer(1).String(); got != u1+":1-3" {
+		t.Errorf("MySQL OnlyServer = %q", got)
+	}
+}

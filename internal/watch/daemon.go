@@ -478,11 +478,19 @@ func (w *Watch) updateProblem(h *topology.Host, lh *topology.LiveHost) {
 	}
 	if pos, ok := w.failoverPos[h.Name]; ok {
 		at, _ := gtid.Parse(pos)
-		own := plan.Executed(lh)
-		if b, err := gtid.Parse(lh.GTIDBinlogPos); err == nil {
-			own = own.Union(b)
+		var errant gtid.Set
+		if lh.GTIDBinlogPos != "" || lh.GTIDCurrentPos != "" {
+			// MariaDB: the last GTID of each domain in its binary log, if it
+			// wrote it itself after the takeover position. (Once it replicates
+			// from the new writer the writer's GTIDs come after; a divergence
+			// then stops replication with error 1236/1950, caught below.)
+			own, _ := gtid.Parse(lh.GTIDBinlogPos)
+			errant = own.OnlyServer(lh.ServerID).Subtract(at)
+		} else {
+			// MySQL: GTID sets compare exactly.
+			errant = plan.Executed(lh).Subtract(at.Union(w.writerPos))
 		}
-		if errant := own.Subtract(at); !errant.Empty() {
+		if !errant.Empty() {
 			msg := fmt.Sprintf("errant transactions %s: written on %s after %s took over at %s; they are not on the writer", errant, h.Name, orNone(w.writer), at)
 			if w.problems[h.Name] != msg {
 				w.log.Error("errant transactions", "host", h.Name, "gtids", errant.String(), "writer", w.writer, "takeover_position", at.String())

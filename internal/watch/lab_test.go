@@ -36,7 +36,8 @@ func TestMain(m *testing.M) {
 
 type cluster struct {
 	bin, cfg string // the mmm binary and the lab file rewritten to this /24
-	t        *testing.T
+	pids     map[string]int // servers restarted by the test: pid by host
+	t        testing.TB
 	l        *lab.Lab
 	c        *topology.Cluster
 	agents   *agent.Client
@@ -53,9 +54,9 @@ func (k *cluster) inspect(ctx context.Context) *topology.Live {
 
 // setUp converges the lab with mmm apply (agents in every namespace place the
 // VIPs), creates the test table and starts a watch.
-func setUp(t *testing.T) *cluster {
+func setUp(t testing.TB) *cluster {
 	l := labtest.Get(t)
-	k := &cluster{t: t, l: l, c: l.Cluster()}
+	k := &cluster{t: t, l: l, c: l.Cluster(), pids: map[string]int{}}
 	k.c.Monitor.StateFile = filepath.Join(t.TempDir(), "watch.state")
 	// The watch (not the agents) reads these: a rejoin in seconds, not 30.
 	k.c.Monitor.AutoSetOnline = 3 * time.Second
@@ -294,7 +295,7 @@ func TestWatchLab(t *testing.T) {
 
 	t.Run("kill -9 of the idle writer, then it rejoins as a read-only replica and comes ONLINE", func(t *testing.T) {
 		killWriter(t, k, "master1", "master2", false)
-		restartServer(t, whole, k.l, "master1")
+		k.pids["master1"] = restartServer(t, whole, k.l, "master1")
 		r := k.waitFor(30*time.Second, "master1 ONLINE again (auto_set_online)", func(r watch.Report) bool {
 			return state(r, "master1") == watch.Online
 		})
@@ -317,7 +318,7 @@ func TestWatchLab(t *testing.T) {
 	})
 
 	t.Run("old master back with an errant transaction: fenced, reported by GTID, kept out of ONLINE", func(t *testing.T) {
-		restartServer(t, whole, k.l, "master2")
+		k.pids["master2"] = restartServer(t, whole, k.l, "master2")
 		db := adminDB(t, c, "master2")
 		// Written while isolated (no replication started), as root, which
 		// read_only does not stop: a transaction master1 never gets.
@@ -361,14 +362,18 @@ func TestWatchLab(t *testing.T) {
 // to want: the writer VIP follows, slaves repoint, never two writable
 // masters, and with load every write acknowledged before or after the kill
 // is on the new writer, row by row.
-func killWriter(t *testing.T, k *cluster, old, want string, withLoad bool) {
+func killWriter(t testing.TB, k *cluster, old, want string, withLoad bool) time.Duration {
 	t.Helper()
 	c := k.c
 	writerVIP := c.WriterRole().IPs[0]
-	pid := serverPID(t, k.l, old)
+	pid := k.pids[old]
+	if pid == 0 {
+		pid = serverPID(t, k.l, old)
+	}
 	two := startTwoWritersProbe(t, c)
 	var ld *load
 	before := 0
+	var toWrite time.Duration
 	if withLoad {
 		ld = startLoad(t, c, writerVIP)
 		time.Sleep(2 * time.Second) // acknowledged writes before the kill
@@ -386,7 +391,8 @@ func killWriter(t *testing.T, k *cluster, old, want string, withLoad bool) {
 	t.Logf("failover after %s", time.Since(killedAt).Round(time.Millisecond))
 	if withLoad {
 		firstWrite := ld.waitAfter(t, killedAt, 30*time.Second)
-		t.Logf("first acknowledged write through the VIP %s after the kill", firstWrite.Sub(killedAt).Round(time.Millisecond))
+		toWrite = firstWrite.Sub(killedAt)
+		t.Logf("first acknowledged write through the VIP %s after the kill", toWrite.Round(time.Millisecond))
 		time.Sleep(time.Second)
 		acked := ld.stop()
 		checkRows(t, c, want, acked)
@@ -406,10 +412,11 @@ func killWriter(t *testing.T, k *cluster, old, want string, withLoad bool) {
 	if state(r, old) == watch.Online {
 		t.Errorf("%s still ONLINE after its server was killed", old)
 	}
+	return toWrite
 }
 
 // waitReplicates waits until host replicates from source, both threads running.
-func waitReplicates(t *testing.T, k *cluster, host, source string, timeout time.Duration) {
+func waitReplicates(t testing.TB, k *cluster, host, source string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -428,7 +435,7 @@ func waitReplicates(t *testing.T, k *cluster, host, source string, timeout time.
 // restartServer starts host's mariadbd again on its data directory, in its
 // namespace, without starting replication (a master back from a crash,
 // still isolated). The lab's teardown stops it with the namespace.
-func restartServer(t, whole *testing.T, l *lab.Lab, host string) {
+func restartServer(t, whole testing.TB, l *lab.Lab, host string) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(l.Dir(), "lab.json"))
 	if err != nil {
@@ -464,10 +471,11 @@ func restartServer(t, whole *testing.T, l *lab.Lab, host string) {
 		db, err := conn.Open(context.Background(), l.Cluster().Host(host), conn.Timeouts{Connect: 500 * time.Millisecond})
 		if err == nil {
 			db.Close()
-			return
+			return pid
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not come back: %v", host, err)
+			return 0
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -476,7 +484,7 @@ func restartServer(t, whole *testing.T, l *lab.Lab, host string) {
 // --- helpers ------------------------------------------------------------
 
 // checkRows fails unless every acknowledged n is a row on host.
-func checkRows(t *testing.T, c *topology.Cluster, host string, acked []int) {
+func checkRows(t testing.TB, c *topology.Cluster, host string, acked []int) {
 	t.Helper()
 	db := adminDB(t, c, host)
 	have := map[int]bool{}
@@ -503,7 +511,7 @@ func checkRows(t *testing.T, c *topology.Cluster, host string, acked []int) {
 	}
 }
 
-func adminDB(t *testing.T, c *topology.Cluster, host string) *sql.DB {
+func adminDB(t testing.TB, c *topology.Cluster, host string) *sql.DB {
 	t.Helper()
 	db, err := conn.Open(context.Background(), c.Host(host), conn.Timeouts{})
 	if err != nil {
@@ -513,7 +521,7 @@ func adminDB(t *testing.T, c *topology.Cluster, host string) *sql.DB {
 	return db
 }
 
-func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
+func mustExec(t testing.TB, db *sql.DB, stmts ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -524,7 +532,7 @@ func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
 	}
 }
 
-func readOnly(t *testing.T, c *topology.Cluster, host string) bool {
+func readOnly(t testing.TB, c *topology.Cluster, host string) bool {
 	t.Helper()
 	var ro int
 	if err := adminDB(t, c, host).QueryRow("SELECT @@global.read_only").Scan(&ro); err != nil {
@@ -557,7 +565,7 @@ func serverIDVia(c *topology.Cluster, ip string) uint32 {
 	return id
 }
 
-func waitWritableVia(t *testing.T, c *topology.Cluster, ip string, timeout time.Duration) {
+func waitWritableVia(t testing.TB, c *topology.Cluster, ip string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last error
@@ -576,7 +584,7 @@ func waitWritableVia(t *testing.T, c *topology.Cluster, ip string, timeout time.
 	t.Fatalf("no write through %s within %s: %v", ip, timeout, last)
 }
 
-func serverPID(t *testing.T, l *lab.Lab, host string) int {
+func serverPID(t testing.TB, l *lab.Lab, host string) int {
 	t.Helper()
 	st, err := l.Status(context.Background())
 	if err != nil {
@@ -605,7 +613,7 @@ type load struct {
 // loadRuns numbers the loads so that each writes its own n values.
 var loadRuns int
 
-func startLoad(t *testing.T, c *topology.Cluster, vip string) *load {
+func startLoad(t testing.TB, c *topology.Cluster, vip string) *load {
 	loadRuns++
 	base := loadRuns * 1_000_000
 	ld := &load{stopCh: make(chan struct{}), done: make(chan struct{})}
@@ -656,7 +664,7 @@ func (ld *load) setErr(err error) { ld.mu.Lock(); ld.err = err; ld.mu.Unlock() }
 func (ld *load) lastErr() error   { ld.mu.Lock(); defer ld.mu.Unlock(); return ld.err }
 func (ld *load) count() int       { ld.mu.Lock(); defer ld.mu.Unlock(); return len(ld.acked) }
 
-func (ld *load) waitAfter(t *testing.T, after time.Time, timeout time.Duration) time.Time {
+func (ld *load) waitAfter(t testing.TB, after time.Time, timeout time.Duration) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -694,7 +702,7 @@ type twoWriters struct {
 	both   int
 }
 
-func startTwoWritersProbe(t *testing.T, c *topology.Cluster) *twoWriters {
+func startTwoWritersProbe(t testing.TB, c *topology.Cluster) *twoWriters {
 	p := &twoWriters{stopCh: make(chan struct{}), done: make(chan struct{})}
 	dbs := map[string]*sql.DB{}
 	for _, m := range []string{"master1", "master2"} {
@@ -748,7 +756,7 @@ func (p *twoWriters) stop() int {
 
 // startAgents runs `mmm agent` in every namespace: the binary is built once,
 // and the agents read a copy of the lab file rewritten to this package's /24.
-func startAgents(t *testing.T, l *lab.Lab) (bin, cfg string) {
+func startAgents(t testing.TB, l *lab.Lab) (bin, cfg string) {
 	t.Helper()
 	dir := t.TempDir()
 	bin = filepath.Join(dir, "mmm")

@@ -1,0 +1,106 @@
+package watch_test
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/watch"
+)
+
+// BenchmarkFailover is `make bench-failover`: on the lab, with a write load
+// through the writer VIP, it kills the writer's mariadbd (kill -9) again and
+// again (MMM_BENCH_KILLS, default 10), letting the killed server rejoin
+// between kills, and measures (a) kill -> first acknowledged write through the
+// writer VIP; then it moves the writer with move-role as many times and
+// measures (b) the write-blocked time: the longest gap between two
+// acknowledged writes around each move. It prints min/median/max of both.
+// Every acknowledged write is checked on the new writer after each kill.
+func BenchmarkFailover(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("runs once: use -benchtime 1x")
+	}
+	kills := 10
+	if v, err := strconv.Atoi(os.Getenv("MMM_BENCH_KILLS")); err == nil && v > 0 {
+		kills = v
+	}
+	k := setUp(b)
+	c := k.c
+	writerVIP := c.WriterRole().IPs[0]
+	k.waitFor(30*time.Second, "every host ONLINE", allOnline)
+
+	writer, other := "master1", "master2"
+	var killToWrite []time.Duration
+	for i := 0; i < kills; i++ {
+		d := killWriter(b, k, writer, other, true)
+		killToWrite = append(killToWrite, d)
+		k.pids[writer] = restartServer(b, b, k.l, writer)
+		old := writer
+		k.waitFor(60*time.Second, old+" rejoins ONLINE", func(r watch.Report) bool {
+			return state(r, old) == watch.Online && allOnline(r)
+		})
+		writer, other = other, writer
+	}
+
+	var blocked []time.Duration
+	for i := 0; i < kills; i++ {
+		ld := startLoad(b, c, writerVIP)
+		time.Sleep(300 * time.Millisecond)
+		start := time.Now()
+		if err := k.w.MoveRole(b.Context(), "writer", other, false); err != nil {
+			b.Fatalf("move-role writer %s: %v", other, err)
+		}
+		ld.waitAfter(b, time.Now(), 10*time.Second)
+		time.Sleep(300 * time.Millisecond)
+		blocked = append(blocked, ld.longestGap(start.Add(-100*time.Millisecond)))
+		checkRows(b, c, other, ld.stop())
+		writer, other = other, writer
+		k.waitFor(30*time.Second, "every host ONLINE", allOnline)
+	}
+	fmt.Printf("failover: kill -9 -> first write through the writer VIP, %d kills: %s\n", len(killToWrite), stats(killToWrite))
+	fmt.Printf("move-role: write-blocked time, %d moves: %s\n", len(blocked), stats(blocked))
+	b.ReportMetric(median(killToWrite).Seconds(), "s-kill-to-write-median")
+	b.ReportMetric(median(blocked).Seconds(), "s-move-blocked-median")
+}
+
+// longestGap is the longest time between consecutive acknowledged writes
+// after since.
+func (ld *load) longestGap(since time.Time) time.Duration {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	var gap time.Duration
+	var prev time.Time
+	for _, at := range ld.ackAt {
+		if at.Before(since) {
+			prev = at
+			continue
+		}
+		if !prev.IsZero() && at.Sub(prev) > gap {
+			gap = at.Sub(prev)
+		}
+		prev = at
+	}
+	return gap
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration{}, ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func stats(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "no samples"
+	}
+	s := append([]time.Duration{}, ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	return fmt.Sprintf("min %s, median %s, max %s", r(s[0]), r(median(s)), r(s[len(s)-1]))
+}
