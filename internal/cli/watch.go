@@ -35,20 +35,21 @@ func (c *WatchCmd) Run(g *Globals) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
+	// Each round inspects every host: a blackholed host must not hold a
+	// round up for the 2s connect default, or detection slows down with it.
+	if p := s.cluster.Monitor.CheckPeriod; p > 0 && s.flags.ConnectTimeout > 4*p {
+		s.flags.ConnectTimeout = max(4*p, 500*time.Millisecond)
+	}
 	pool := &apply.Pool{Cluster: s.cluster, Timeouts: s.flags.timeouts()}
 	defer pool.Close()
 	cfg := watch.Config{
 		Cluster: s.cluster, Inspect: s.inspect, DBs: pool, Logger: g.Logger, StateFile: c.StateFile,
+		InitialMode: watch.Mode(c.Mode),
 	}
 	if ac := s.agents(); ac != nil {
 		cfg.Agents = ac
 	}
 	w := watch.New(cfg)
-	if c.Mode != "active" {
-		if err := w.SetMode(watch.Mode(c.Mode)); err != nil {
-			return err
-		}
-	}
 
 	ln, err := net.Listen("tcp", s.cluster.Monitor.Listen)
 	if err != nil {

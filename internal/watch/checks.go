@@ -144,6 +144,18 @@ func (t *Tracker) Record(host, check string, r Result) *CheckStatus {
 	return st
 }
 
+// Reset forgets check's failing streak on every host: its results from
+// before were about a world that changed (replication checks after a
+// failover repointed every replica), so a new streak must build up.
+func (t *Tracker) Reset(check string) {
+	for _, m := range t.status {
+		if st := m[check]; st != nil {
+			st.FailingSince, st.Failed = time.Time{}, false
+			st.Last.OK = true
+		}
+	}
+}
+
 // Status returns the status of host's check (nil before its first run).
 func (t *Tracker) Status(host, check string) *CheckStatus { return t.status[host][check] }
 

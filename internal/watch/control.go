@@ -231,6 +231,8 @@ func (w *Watch) switchover(ctx context.Context, target string) error {
 		return fmt.Errorf("switchover failed: %w", res.err)
 	}
 	w.writer = target
+	w.tracker.Reset(CheckRepThreads)
+	w.tracker.Reset(CheckRepBacklog)
 	w.event("switchover: %s is the writer in place of %s (took %s)", target, old, time.Since(t0).Round(time.Millisecond))
 	w.save()
 	if res.err != nil {

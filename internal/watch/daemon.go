@@ -73,6 +73,8 @@ type Config struct {
 	Now func() time.Time
 	// StepTimeout bounds one plan step (default 30s).
 	StepTimeout time.Duration
+	// InitialMode is the mode when the state file names none ("" active).
+	InitialMode Mode
 }
 
 // Watch is the monitor. Create it with New, then Run it.
@@ -180,6 +182,9 @@ func (w *Watch) event(format string, args ...any) {
 func (w *Watch) Start(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.cfg.InitialMode != "" {
+		w.mode, w.modeReason = w.cfg.InitialMode, "start-up mode"
+	}
 	if path := w.stateFile(); path != "" {
 		st, err := loadState(path)
 		switch {
@@ -273,6 +278,7 @@ func (w *Watch) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			w.mu.Lock()
 			w.save()
+			w.handOver()
 			w.mu.Unlock()
 			return nil
 		case <-t.C:
@@ -603,6 +609,9 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, why string) {
 	}
 	w.writer = cand
 	w.verdict, w.verdictWhy = WriterAlive, ""
+	// The replicas' IO threads lost the old writer; they were repointed.
+	w.tracker.Reset(CheckRepThreads)
+	w.tracker.Reset(CheckRepBacklog)
 	w.metrics.failovers.Inc()
 	w.event("failover: %s is the writer in place of %s (%s, took %s)", cand, dead, fence, time.Since(t0).Round(time.Millisecond))
 	w.log.Warn("failover done", "writer", cand, "old", dead, "took", time.Since(t0).Round(time.Millisecond), "errors", res.err)
@@ -807,6 +816,27 @@ func (w *Watch) renew(ctx context.Context) {
 		w.renewed[a.host] = a.at
 		w.held[a.host] = fromAgentRoles(a.st.Roles)
 	}
+}
+
+// handOver puts every agent the watch leases back into static mode, keeping
+// its VIPs: a watch stopped on purpose (upgrade, restart) must not fence a
+// healthy writer when its lease runs out. A watch that dies leaves the leases
+// to run out, which is the point of them.
+func (w *Watch) handOver() {
+	if w.cfg.Agents == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*w.agentTimeout())
+	defer cancel()
+	for _, h := range w.c.Hosts {
+		if w.fenced[h.Name] {
+			continue
+		}
+		if _, err := w.cfg.Agents.SetRoles(ctx, h.Name, toAgentRoles(w.held[h.Name]), nil); err != nil {
+			w.log.Warn("could not hand the agent back to static mode; its lease will run out", "host", h.Name, "error", err)
+		}
+	}
+	w.log.Info("agents handed back to static mode: VIPs stay where they are")
 }
 
 // execResult is what execute reports.

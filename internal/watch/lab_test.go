@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 type cluster struct {
-	bin, cfg string // the mmm binary and the lab file rewritten to this /24
+	bin, cfg string         // the mmm binary and the lab file rewritten to this /24
 	pids     map[string]int // servers restarted by the test: pid by host
 	t        testing.TB
 	l        *lab.Lab
@@ -602,12 +602,14 @@ func serverPID(t testing.TB, l *lab.Lab, host string) int {
 // load inserts n = 1, 2, 3 … through the writer VIP, one row per
 // transaction, and records every n the server acknowledged.
 type load struct {
-	mu     sync.Mutex
-	acked  []int
-	ackAt  []time.Time
-	err    error
-	stopCh chan struct{}
-	done   chan struct{}
+	mu    sync.Mutex
+	acked []int
+	ackAt []time.Time
+	// startAt: when each acknowledged write was sent.
+	startAt []time.Time
+	err     error
+	stopCh  chan struct{}
+	done    chan struct{}
 }
 
 // loadRuns numbers the loads so that each writes its own n values.
@@ -639,6 +641,7 @@ func startLoad(t testing.TB, c *topology.Cluster, vip string) *load {
 					continue
 				}
 			}
+			started := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_, err := db.ExecContext(ctx, "INSERT INTO shop.t (n) VALUES (?)", n)
 			cancel()
@@ -652,6 +655,7 @@ func startLoad(t testing.TB, c *topology.Cluster, vip string) *load {
 			ld.mu.Lock()
 			ld.acked = append(ld.acked, n)
 			ld.ackAt = append(ld.ackAt, time.Now())
+			ld.startAt = append(ld.startAt, started)
 			ld.mu.Unlock()
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -669,8 +673,10 @@ func (ld *load) waitAfter(t testing.TB, after time.Time, timeout time.Duration) 
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		ld.mu.Lock()
-		for _, at := range ld.ackAt {
-			if at.After(after) {
+		for i, at := range ld.ackAt {
+			// A write sent after the moment: one in flight may have been
+			// committed before it.
+			if ld.startAt[i].After(after) {
 				ld.mu.Unlock()
 				return at
 			}

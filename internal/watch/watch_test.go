@@ -60,6 +60,13 @@ func TestTrapPeriod(t *testing.T) {
 			t.Errorf("at %s (ok=%v): failed=%v, want %v", s.at, s.ok, st.Failed, s.failed)
 		}
 	}
+	tr.Reset("ping")
+	if !tr.OK("master1", "ping") {
+		t.Error("Reset did not clear the failing streak")
+	}
+	if st := tr.Record("master1", "ping", Result{OK: false, At: t0.Add(10 * time.Second)}); st.Failed {
+		t.Error("after Reset a new streak must build up for the trap period")
+	}
 	if !tr.OK("slave1", "ping") {
 		t.Error("a check never run must count as passing")
 	}
