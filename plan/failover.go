@@ -182,11 +182,15 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 				if holder == cand.Name || (holder == dead.Name && opts.Fenced) {
 					continue
 				}
+				// The address leaves its holder only once the new writer is
+				// writable: until then clients reaching the read-only old
+				// writer get a quick error, while an address on no host
+				// swallows their connection attempts until they time out.
 				released = append(released, d.add(Step{
 					ID: stepID(holder, KindReleaseVIP, ip), Kind: KindReleaseVIP, Symbol: Move,
 					Host: holder, Subject: subject, Change: fmt.Sprintf("%s -> %s", holder, cand.Name),
 					VIP:       &VIPStep{Role: role.Name, IP: ip, Interface: d.iface(holder), From: holder, To: cand.Name},
-					DependsOn: nonEmpty(d.readOnlySteps[holder]),
+					DependsOn: nonEmpty(d.readOnlySteps[holder], d.readOnlySteps[cand.Name]),
 				}))
 			}
 			if contains(holders, cand.Name) {

@@ -38,6 +38,11 @@ func BenchmarkFailover(b *testing.B) {
 	for i := 0; i < kills; i++ {
 		d := killWriter(b, k, writer, other, true)
 		killToWrite = append(killToWrite, d)
+		for _, s := range []string{"slave1", "slave2"} {
+			if strings.Contains(problem(k.w.Status(), s), "ahead of the new writer") {
+				rebuildSlave(b, k, s, other)
+			}
+		}
 		k.pids[writer] = restartServer(b, b, k.l, writer)
 		old := writer
 		// Ten kills in a row is flapping by MMM's rule (flap_count 3 within
@@ -72,6 +77,40 @@ func BenchmarkFailover(b *testing.B) {
 	fmt.Printf("move-role: write-blocked time, %d moves: %s\n", len(blocked), stats(blocked))
 	b.ReportMetric(median(killToWrite).Seconds(), "s-kill-to-write-median")
 	b.ReportMetric(median(blocked).Seconds(), "s-move-blocked-median")
+}
+
+// rebuildSlave is the operator's repair of a slave left ahead of the new
+// writer by an unacknowledged transaction, cut short for the benchmark: it
+// starts replicating after the writer's current position (its extra row
+// stays; the load never writes that n again).
+func rebuildSlave(b *testing.B, k *cluster, slave, writer string) {
+	wdb := adminDB(b, k.c, writer)
+	sdb := adminDB(b, k.c, slave)
+	var sseq, wpos string
+	_ = sdb.QueryRow("SELECT @@gtid_binlog_pos").Scan(&sseq)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_ = wdb.QueryRow("SELECT @@gtid_binlog_pos").Scan(&wpos)
+		if seqOf(wpos) > seqOf(sseq) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	w := k.c.Host(writer)
+	repl := k.c.ReplicationUser()
+	mustExec(b, sdb, "STOP SLAVE", "SET GLOBAL gtid_slave_pos = '"+wpos+"'",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos",
+			w.Address, w.Port, repl.Name, repl.Password.Value()),
+		"START SLAVE")
+	b.Logf("%s rebuilt by hand: it replicates from %s after %s (it was ahead at %s)", slave, writer, wpos, sseq)
+	k.waitFor(30*time.Second, slave+" back ONLINE", func(r watch.Report) bool { return state(r, slave) == watch.Online })
+}
+
+// seqOf is the sequence number of a one-domain MariaDB position.
+func seqOf(pos string) int {
+	i := strings.LastIndex(pos, "-")
+	n, _ := strconv.Atoi(pos[i+1:])
+	return n
 }
 
 // longestGap is the longest time between consecutive acknowledged writes

@@ -119,6 +119,8 @@ type Watch struct {
 	lastUptime  map[string]time.Duration
 	// lastFailBack is when fail_back last tried a switchover.
 	lastFailBack time.Time
+	// vipMu serialises VIP steps running in the executor's goroutines.
+	vipMu sync.Mutex
 }
 
 // Event is one decision, kept for /status and mmm show.
@@ -956,6 +958,10 @@ func (r *leaseVIPRunner) RunStep(ctx context.Context, s plan.Step) error {
 	if w.cfg.Agents == nil {
 		return fmt.Errorf("no agents for VIP step %s", s.ID)
 	}
+	// The executor runs hosts' steps in parallel while the round holds w.mu:
+	// the VIP steps of different hosts share held and renewed.
+	w.vipMu.Lock()
+	defer w.vipMu.Unlock()
 	var roles []RoleIP
 	for _, x := range w.held[s.Host] {
 		if x.IP != s.VIP.IP {

@@ -140,6 +140,15 @@ func state(r watch.Report, host string) watch.State {
 	return ""
 }
 
+func problem(r watch.Report, host string) string {
+	for _, h := range r.Hosts {
+		if h.Name == host {
+			return h.Problem
+		}
+	}
+	return ""
+}
+
 func roles(r watch.Report, host string) []watch.RoleIP {
 	for _, h := range r.Hosts {
 		if h.Name == host {
@@ -404,6 +413,14 @@ func killWriter(t testing.TB, k *cluster, old, want string, withLoad bool) time.
 		t.Errorf("%d samples saw two writable masters", n)
 	}
 	for _, s := range []string{"slave1", "slave2"} {
+		// A slave may have received from the dying writer a transaction the
+		// new writer never got (sent to every replica at once, acknowledged
+		// by none: the client saw no commit). Then it is ahead: reported and
+		// left alone, by design. Otherwise it follows the new writer.
+		if p := problem(k.w.Status(), s); strings.Contains(p, "ahead of the new writer") {
+			t.Logf("%s: %s", s, p)
+			continue
+		}
 		waitReplicates(t, k, s, want, 15*time.Second)
 	}
 	if id := serverIDVia(c, writerVIP); id != c.ServerIDFor(c.Host(want)) {
