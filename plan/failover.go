@@ -136,16 +136,15 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 		})
 		promoteDeps = append(promoteDeps, wait)
 	}
-	// A dead writer's stream is cut; a reachable old writer (switchover)
-	// is read-only and replicates from the candidate, so the master-master
-	// channel stays as it is.
+	// The new writer stops replicating from a dead old writer, so nothing of
+	// it arrives when it returns (possibly with transactions nobody else
+	// has). That stop comes last, after the promotion: with the old writer
+	// unreachable the IO thread may sit in a network wait, and STOP REPLICA
+	// waits for it. A reachable old writer (switchover) is read-only and
+	// replicates from the candidate: the master-master channel stays.
+	stopAfter := false
 	if rs := lc.Replica; d.reachable(dead) == nil && rs != nil && (rs.IORunning != "No" || rs.SQLRunning != "No") {
-		promoteDeps = append(promoteDeps, d.add(Step{
-			ID: stepID(cand.Name, KindStopReplica, "replica"), Kind: KindStopReplica, Symbol: Update,
-			Host: cand.Name, Subject: hostSubject(cand), Change: "stop replicating from " + dead.Name,
-			Why:        "The new writer must not take anything more from the old one.",
-			Statements: []Statement{csql.stopReplica()}, DependsOn: nonEmpty(wait),
-		}))
+		stopAfter = true
 	}
 	// Semi-sync: with no other promotable host left to acknowledge, the new
 	// writer's first transaction would wait the whole semi-sync timeout
@@ -167,6 +166,17 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 			Why:        cand.Name + " becomes the writer.",
 			Statements: csql.setReadOnly(false), DependsOn: append(append([]string{}, fence...), promoteDeps...),
 		})
+	}
+
+	if stopAfter {
+		defer func() {
+			d.add(Step{
+				ID: stepID(cand.Name, KindStopReplica, "replica"), Kind: KindStopReplica, Symbol: Update,
+				Host: cand.Name, Subject: hostSubject(cand), Change: "stop replicating from " + dead.Name,
+				Why:        "The new writer must not take anything more from the old one when it returns.",
+				Statements: []Statement{csql.stopReplica()}, DependsOn: nonEmpty(d.readOnlySteps[cand.Name], wait),
+			})
+		}()
 	}
 
 	// 3. Repoint the other replicas.

@@ -36,7 +36,6 @@ func TestFailoverDeadWriter(t *testing.T) {
 	p := Failover(c, live, FailoverOptions{Dead: "master1", Candidate: "master2", Fenced: true, Now: testNow})
 	want := strings.Join([]string{
 		"master2:wait_catch_up:relay_log",
-		"master2:stop_replica:replica",
 		"master2:set_variable:rpl_semi_sync_master_enabled",
 		"master2:set_variable:read_only",
 		"slave1:stop_replica:replica",
@@ -46,6 +45,7 @@ func TestFailoverDeadWriter(t *testing.T) {
 		"slave2:change_source:replica",
 		"slave2:start_replica:replica",
 		"master2:assign_vip:198.18.0.100",
+		"master2:stop_replica:replica",
 	}, "\n")
 	if got := failoverIDs(p); got != want {
 		t.Fatalf("steps:\n%s\nwant:\n%s", got, want)
@@ -61,8 +61,11 @@ func TestFailoverDeadWriter(t *testing.T) {
 		t.Errorf("wait statement %q", got)
 	}
 	ro := p.Step("master2:set_variable:read_only")
-	if !contains(ro.DependsOn, "master2:wait_catch_up:relay_log") || !contains(ro.DependsOn, "master2:stop_replica:replica") {
-		t.Errorf("read_only OFF must wait for catch-up and stop: %v", ro.DependsOn)
+	if !contains(ro.DependsOn, "master2:wait_catch_up:relay_log") {
+		t.Errorf("read_only OFF must wait for catch-up: %v", ro.DependsOn)
+	}
+	if stop := p.Step("master2:stop_replica:replica"); !contains(stop.DependsOn, "master2:set_variable:read_only") {
+		t.Errorf("the stop of the old channel comes after the promotion: %v", stop.DependsOn)
 	}
 	cs := p.Step("slave1:change_source:replica")
 	if !contains(cs.DependsOn, "master2:wait_catch_up:relay_log") || !strings.Contains(cs.Statements[0].Text, "MASTER_HOST='198.18.0.12'") ||

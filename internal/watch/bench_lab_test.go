@@ -71,6 +71,7 @@ func BenchmarkFailover(b *testing.B) {
 		blocked = append(blocked, ld.longestGap(start.Add(-100*time.Millisecond)))
 		checkRows(b, c, other, ld.stop())
 		writer, other = other, writer
+		time.Sleep(1100 * time.Millisecond) // ARP locktime: see the move-role lab test
 		k.waitFor(30*time.Second, "every host ONLINE", allOnline)
 	}
 	fmt.Printf("failover: kill -9 -> first write through the writer VIP, %d kills: %s\n", len(killToWrite), stats(killToWrite))

@@ -51,6 +51,11 @@ func Errant(lh *topology.LiveHost, writerPos gtid.Set) gtid.Set {
 	return own.Subtract(replicated.Union(writerPos))
 }
 
+// relayApplied: everything the replica received is applied.
+func relayApplied(lh *topology.LiveHost) bool {
+	return Executed(lh).Contains(Received(lh))
+}
+
 // Candidate is a host weighed for promotion.
 type Candidate struct {
 	Host     string
@@ -92,7 +97,9 @@ func ChooseCandidate(c *topology.Cluster, old string, states map[string]State, l
 			cand.Why = "is not reachable"
 		case lh.Replica == nil:
 			cand.Why = "has no replication channel"
-		case lh.Replica.SQLRunning != "Yes" || lh.Replica.LastSQLErrno != 0:
+		case lh.Replica.LastSQLErrno != 0 || (lh.Replica.SQLRunning != "Yes" && !relayApplied(lh)):
+			// A SQL thread stopped cleanly with its relay log applied (an
+			// earlier failover attempt stopped it) is as good as a running one.
 			cand.Why = fmt.Sprintf("SQL thread not sane (running: %s, error %d %s)", orNo(lh.Replica.SQLRunning), lh.Replica.LastSQLErrno, lh.Replica.LastSQLError)
 		default:
 			if e := Errant(lh, writerPos); !e.Empty() {

@@ -396,8 +396,22 @@ func TestChooseCandidate(t *testing.T) {
 			"master2": host("0-1-100", "0-1-100", "0-1-100", "Yes"),
 			"master3": host("0-1-90", "0-1-90", "0-1-90", "Yes"),
 		}, map[string]State{"master2": AdminOffline}, "master3"},
-		{"SQL thread stopped refused", map[string]*topology.LiveHost{
+		{"SQL thread stopped with relay log unapplied refused", map[string]*topology.LiveHost{
+			"master2": func() *topology.LiveHost {
+				h := host("0-1-99", "0-1-99", "0-1-99", "No")
+				h.Replica.RetrievedGTIDSet = "0-1-100"
+				return h
+			}(),
+		}, nil, ""},
+		{"SQL thread stopped cleanly, all applied: eligible", map[string]*topology.LiveHost{
 			"master2": host("0-1-100", "0-1-100", "0-1-100", "No"),
+		}, nil, "master2"},
+		{"SQL error refused", map[string]*topology.LiveHost{
+			"master2": func() *topology.LiveHost {
+				h := host("0-1-100", "0-1-100", "0-1-100", "No")
+				h.Replica.LastSQLErrno = 1062
+				return h
+			}(),
 		}, nil, ""},
 		{"received but not applied counts", map[string]*topology.LiveHost{
 			"master2": func() *topology.LiveHost {
