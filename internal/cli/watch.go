@@ -37,8 +37,14 @@ func (c *WatchCmd) Run(g *Globals) error {
 
 	// Each round inspects every host: a blackholed host must not hold a
 	// round up for the 2s connect default, or detection slows down with it.
-	if p := s.cluster.Monitor.CheckPeriod; p > 0 && s.flags.ConnectTimeout > 4*p {
-		s.flags.ConnectTimeout = max(4*p, 500*time.Millisecond)
+	// The agents' status is asked within connect + query timeout too.
+	if p := s.cluster.Monitor.CheckPeriod; p > 0 {
+		if s.flags.ConnectTimeout > 4*p {
+			s.flags.ConnectTimeout = max(4*p, 500*time.Millisecond)
+		}
+		if s.flags.QueryTimeout > 8*p {
+			s.flags.QueryTimeout = max(8*p, time.Second)
+		}
 	}
 	pool := &apply.Pool{Cluster: s.cluster, Timeouts: s.flags.timeouts()}
 	defer pool.Close()

@@ -209,7 +209,7 @@ func TestFailingPreHookAbortsFailover(t *testing.T) {
 	if r.Writer != "master1" || !strings.Contains(r.LastFailure, "aborted by the pre_failover hook") || !strings.Contains(r.LastFailure, "not now") {
 		t.Fatalf("writer %s, last failure %q", r.Writer, r.LastFailure)
 	}
-	if len(w.fenced) != 0 {
-		t.Errorf("fenced %v although the failover was aborted", w.fenced)
+	if f := w.leases.FencedList(); len(f) != 0 {
+		t.Errorf("fenced %v although the failover was aborted", f)
 	}
 }

@@ -49,13 +49,13 @@ func (w *Watch) Status() Report {
 		Events: append([]Event{}, w.history...)}
 	for _, h := range w.c.Hosts {
 		hs := w.machine.Hosts[h.Name]
-		roles := w.held[h.Name]
+		roles := w.leases.Held(h.Name)
 		if roles == nil {
 			roles = []RoleIP{}
 		}
 		r.Hosts = append(r.Hosts, HostReport{
 			Name: h.Name, Address: h.Address, Mode: string(h.Mode), State: hs.State, Since: hs.Since, Reason: hs.Reason,
-			Roles: roles, Writer: h.Name == w.writer, Problem: w.problems[h.Name], Fenced: w.fenced[h.Name],
+			Roles: roles, Writer: h.Name == w.writer, Problem: w.problems[h.Name], Fenced: w.leases.Fenced(h.Name),
 		})
 	}
 	return r
@@ -285,7 +285,7 @@ func (w *Watch) reconcile(ctx context.Context, live *topology.Live) {
 			// The writer is read-only: its agent fenced it when its lease ran
 			// out (the monitor was cut off from it for a while). Diff agrees it
 			// is the writer, so no other master is writable: lift it again.
-			ok = w.machine.Hosts[s.Host].State == Online && !w.fenced[s.Host]
+			ok = w.machine.Hosts[s.Host].State == Online && !w.leases.Fenced(s.Host)
 		case w.problems[s.Host] != "" || peerProblem:
 		case s.Kind == plan.KindSetVariable && s.Host == w.writer && strings.Contains(s.ID, "semi_sync_master") && strings.HasSuffix(s.Change, "OFF -> ON"):
 			// Semi-sync back on once the writer's peer can acknowledge again
@@ -369,7 +369,7 @@ func (w *Watch) afterRound(live *topology.Live) {
 		}
 		if wh := w.c.Host(w.writer); wh != nil && (lh.Replica.SourceHost == wh.Address || lh.Replica.SourceHost == wh.Name) {
 			delete(w.failoverPos, host)
-			delete(w.fenced, host)
+			w.leases.SetFenced(host, false)
 			w.event("%s rejoined as a replica of %s", host, w.writer)
 		}
 	}

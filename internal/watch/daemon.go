@@ -90,13 +90,10 @@ type Watch struct {
 	mode       Mode
 	modeReason string
 	writer     string
-	// held is what each host's agent holds, as last answered.
-	held map[string][]RoleIP
-	// renewed is when each agent last answered a lease renewal: its lease
-	// surely ends lease + margin after that.
-	renewed map[string]time.Time
-	// fenced hosts get no lease renewal: a failed writer until it rejoins.
-	fenced map[string]bool
+	// leases: what each agent holds, when it last answered a renewal (its
+	// lease surely ends lease + margin after that), and the fenced hosts
+	// (no renewal: a failed writer until it rejoins).
+	leases *leases
 	// failoverPos: old writer -> the position its successor had when it was
 	// promoted. A returning old master holding more than that in its binary
 	// log wrote transactions nobody else has (errant).
@@ -119,8 +116,6 @@ type Watch struct {
 	lastUptime  map[string]time.Duration
 	// lastFailBack is when fail_back last tried a switchover.
 	lastFailBack time.Time
-	// vipMu serialises VIP steps running in the executor's goroutines.
-	vipMu sync.Mutex
 }
 
 // Event is one decision, kept for /status and mmm show.
@@ -151,8 +146,8 @@ func New(cfg Config) *Watch {
 	w := &Watch{
 		cfg: cfg, c: cfg.Cluster, log: cfg.Logger.With("cluster", cfg.Cluster.Name),
 		tracker: NewTracker(cfg.Cluster), machine: NewMachine(cfg.Cluster, now),
-		mode: ModeActive, held: map[string][]RoleIP{}, renewed: map[string]time.Time{},
-		fenced: map[string]bool{}, failoverPos: map[string]string{}, problems: map[string]string{},
+		mode: ModeActive, leases: newLeases(),
+		failoverPos: map[string]string{}, problems: map[string]string{},
 		aheadAfterFailover: map[string]string{},
 		started:            now,
 	}
@@ -253,7 +248,7 @@ func (w *Watch) readHeld(live *topology.Live) {
 				roles = append(roles, RoleIP{Role: r, IP: ip})
 			}
 		}
-		w.held[name] = roles
+		w.leases.SetHeld(name, roles)
 	}
 }
 
@@ -274,10 +269,16 @@ func (w *Watch) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(period)
 	defer t.Stop()
+	renewing := make(chan struct{})
+	go func() {
+		defer close(renewing)
+		w.renewLoop(ctx)
+	}()
 	for {
 		w.Round(ctx)
 		select {
 		case <-ctx.Done():
+			<-renewing
 			w.mu.Lock()
 			w.save()
 			w.handOver()
@@ -310,9 +311,6 @@ func (w *Watch) Round(ctx context.Context) {
 
 	live := w.cfg.Inspect(ctx)
 	w.lastLive = live
-	if live.Agents != nil {
-		w.readHeld(live)
-	}
 	w.runChecks(ctx, live)
 	inputs := w.inputs(live)
 	for _, t := range w.machine.Step(now, inputs, w.writer) {
@@ -335,7 +333,6 @@ func (w *Watch) Round(ctx context.Context) {
 		w.moveReaders(ctx, live)
 	}
 	w.afterRound(live)
-	w.renew(ctx)
 	w.metrics.observe()
 	w.save()
 }
@@ -634,7 +631,7 @@ func (w *Watch) failBack(ctx context.Context) {
 		return
 	}
 	hs := w.machine.Hosts[role.Prefer]
-	if hs == nil || hs.State != Online || w.problems[role.Prefer] != "" || w.fenced[role.Prefer] {
+	if hs == nil || hs.State != Online || w.problems[role.Prefer] != "" || w.leases.Fenced(role.Prefer) {
 		return
 	}
 	if now := w.cfg.Now(); now.Sub(w.lastFailBack) < time.Minute {
@@ -653,20 +650,22 @@ func (w *Watch) failBack(ctx context.Context) {
 // the release, or its lease surely ran out (lease + margin since its last
 // renewal). It stops renewing old's lease either way. It returns how.
 func (w *Watch) fence(ctx context.Context, old string) string {
-	w.fenced[old] = true
+	w.leases.SetFenced(old, true)
 	lease := w.lease()
 	if w.cfg.Agents == nil {
 		return "no agents: VIPs are not managed"
 	}
-	keep := w.withoutExclusive(w.held[old])
+	unlock := w.leases.lockHost(old)
+	keep := w.withoutExclusive(w.leases.Held(old))
 	rctx, cancel := context.WithTimeout(ctx, w.agentTimeout())
 	st, err := w.cfg.Agents.SetRoles(rctx, old, toAgentRoles(keep), &agent.Lease{TTL: agent.Duration(lease), Holder: w.cfg.Holder})
 	cancel()
+	unlock()
 	if err == nil && !w.holdsExclusive(st) {
-		w.held[old] = fromAgentRoles(st.Roles)
+		w.leases.SetHeld(old, fromAgentRoles(st.Roles))
 		return "its agent released the writer VIP"
 	}
-	last, ok := w.renewed[old]
+	last, ok := w.leases.Renewed(old)
 	if !ok {
 		last = w.started
 	}
@@ -678,7 +677,7 @@ func (w *Watch) fence(ctx context.Context, old string) string {
 		case <-time.After(wait):
 		}
 	}
-	delete(w.held, old)
+	w.leases.Forget(old)
 	return fmt.Sprintf("its lease ran out (%s after the last renewal at %s; agent: %v)", lease, last.Format(time.RFC3339Nano), err)
 }
 
@@ -728,15 +727,7 @@ func (w *Watch) states() map[string]State {
 }
 
 // placement is where the agents say the VIPs are.
-func (w *Watch) placement() Placement {
-	p := Placement{}
-	for host, roles := range w.held {
-		for _, r := range roles {
-			p[r.IP] = host
-		}
-	}
-	return p
-}
+func (w *Watch) placement() Placement { return w.leases.Placement() }
 
 // moveReaders moves balanced roles' IPs to ONLINE hosts, and puts the writer
 // VIP on an ONLINE writer that lacks it.
@@ -754,7 +745,7 @@ func (w *Watch) moveReaders(ctx context.Context, live *topology.Live) {
 			// The writer VIP only ever goes to the writer, and only when it is
 			// writable; it is taken away by failover and fencing alone.
 			lh := live.Hosts[w.writer]
-			if w.writer == "" || want[r.IPs[0]] != w.writer || lh == nil || !lh.Reachable || lh.ReadOnly || w.fenced[w.writer] {
+			if w.writer == "" || want[r.IPs[0]] != w.writer || lh == nil || !lh.Reachable || lh.ReadOnly || w.leases.Fenced(w.writer) {
 				continue
 			}
 		}
@@ -781,45 +772,6 @@ func (w *Watch) moveReaders(ctx context.Context, live *topology.Live) {
 	}
 }
 
-// renew sends every agent the roles it holds with a fresh lease, in parallel.
-func (w *Watch) renew(ctx context.Context) {
-	if w.cfg.Agents == nil {
-		return
-	}
-	lease := &agent.Lease{TTL: agent.Duration(w.lease()), Holder: w.cfg.Holder}
-	type ans struct {
-		host string
-		st   *agent.Status
-		err  error
-		at   time.Time
-	}
-	var hosts []string
-	for _, h := range w.c.Hosts {
-		if !w.fenced[h.Name] {
-			hosts = append(hosts, h.Name)
-		}
-	}
-	out := make(chan ans, len(hosts))
-	for _, host := range hosts {
-		roles := toAgentRoles(w.held[host])
-		go func(host string) {
-			rctx, cancel := context.WithTimeout(ctx, w.agentTimeout())
-			defer cancel()
-			st, err := w.cfg.Agents.SetRoles(rctx, host, roles, lease)
-			out <- ans{host, st, err, time.Now()}
-		}(host)
-	}
-	for range hosts {
-		a := <-out
-		if a.err != nil {
-			w.log.Debug("lease renewal failed", "host", a.host, "error", a.err)
-			continue
-		}
-		w.renewed[a.host] = a.at
-		w.held[a.host] = fromAgentRoles(a.st.Roles)
-	}
-}
-
 // handOver puts every agent the watch leases back into static mode, keeping
 // its VIPs: a watch stopped on purpose (upgrade, restart) must not fence a
 // healthy writer when its lease runs out. A watch that dies leaves the leases
@@ -831,10 +783,10 @@ func (w *Watch) handOver() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*w.agentTimeout())
 	defer cancel()
 	for _, h := range w.c.Hosts {
-		if w.fenced[h.Name] {
+		if w.leases.Fenced(h.Name) {
 			continue
 		}
-		if _, err := w.cfg.Agents.SetRoles(ctx, h.Name, toAgentRoles(w.held[h.Name]), nil); err != nil {
+		if _, err := w.cfg.Agents.SetRoles(ctx, h.Name, toAgentRoles(w.leases.Held(h.Name)), nil); err != nil {
 			w.log.Warn("could not hand the agent back to static mode; its lease will run out", "host", h.Name, "error", err)
 		}
 	}
@@ -921,14 +873,14 @@ func (w *Watch) guard(ctx context.Context, s plan.Step) error {
 		}
 		db, err := w.cfg.DBs.DB(ctx, h.Name)
 		if err != nil {
-			if !w.fenced[h.Name] {
+			if !w.leases.Fenced(h.Name) {
 				return fmt.Errorf("refusing to make %s writable: %s cannot be checked (%v) and was not fenced", s.Host, h.Name, err)
 			}
 			continue
 		}
 		var ro int
 		if err := db.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err != nil {
-			if !w.fenced[h.Name] {
+			if !w.leases.Fenced(h.Name) {
 				return fmt.Errorf("refusing to make %s writable: cannot read read_only of %s (%v) and it was not fenced", s.Host, h.Name, err)
 			}
 			continue
@@ -958,12 +910,10 @@ func (r *leaseVIPRunner) RunStep(ctx context.Context, s plan.Step) error {
 	if w.cfg.Agents == nil {
 		return fmt.Errorf("no agents for VIP step %s", s.ID)
 	}
-	// The executor runs hosts' steps in parallel while the round holds w.mu:
-	// the VIP steps of different hosts share held and renewed.
-	w.vipMu.Lock()
-	defer w.vipMu.Unlock()
+	unlock := w.leases.lockHost(s.Host)
+	defer unlock()
 	var roles []RoleIP
-	for _, x := range w.held[s.Host] {
+	for _, x := range w.leases.Held(s.Host) {
 		if x.IP != s.VIP.IP {
 			roles = append(roles, x)
 		}
@@ -975,8 +925,8 @@ func (r *leaseVIPRunner) RunStep(ctx context.Context, s plan.Step) error {
 	if err != nil {
 		return err
 	}
-	w.renewed[s.Host] = time.Now()
-	w.held[s.Host] = fromAgentRoles(st.Roles)
+	w.leases.SetRenewed(s.Host, time.Now())
+	w.leases.SetHeld(s.Host, fromAgentRoles(st.Roles))
 	if held := st.Holds(s.VIP.IP); held != (s.Kind == plan.KindAssignVIP) {
 		return fmt.Errorf("agent on %s answered, but %s is held=%v afterwards", s.Host, s.VIP.IP, held)
 	}

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -307,66 +309,99 @@ func TestWatchLab(t *testing.T) {
 		}
 	})
 
-	t.Run("kill -9 of the idle writer, then it rejoins as a read-only replica and comes ONLINE", func(t *testing.T) {
-		killWriter(t, k, "master1", "master2", false)
-		k.pids["master1"] = restartServer(t, whole, k.l, "master1")
-		r := k.waitFor(30*time.Second, "master1 ONLINE again (auto_set_online)", func(r watch.Report) bool {
-			return state(r, "master1") == watch.Online
+	t.Run("writer host cut off from everyone: failover once its lease ran out, its agent fenced it", func(t *testing.T) {
+		// Replicas notice a silent source after slave_net_timeout (60s by
+		// default); the lab's replicas get 3s (heartbeat 1s).
+		for _, h := range []string{"master1", "master2", "slave1", "slave2"} {
+			mustExec(t, adminDB(t, c, h), "SET GLOBAL slave_net_timeout = 3", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD")
+		}
+		veth := fmt.Sprintf("%sv%d", k.l.ID(), netip.MustParseAddr(c.Host("master1").Address).As4()[3])
+		if out, err := exec.Command("ip", "link", "set", veth, "down").CombinedOutput(); err != nil {
+			t.Fatalf("cut master1 (%s down): %v %s", veth, err, out)
+		}
+		up := func() { _ = exec.Command("ip", "link", "set", veth, "up").Run() }
+		defer up()
+		cutAt := time.Now()
+		k.waitFor(30*time.Second, "master2 becomes the writer", func(r watch.Report) bool { return r.Writer == "master2" })
+		t.Logf("failover %s after the cut", time.Since(cutAt).Round(time.Millisecond))
+		waitWritableVia(t, c, writerVIP, 10*time.Second)
+		// Seen from inside its namespace, the isolated master1 fenced itself.
+		ns := k.l.Namespace("master1")
+		out, err := inNamespace(ns, c, "master1", "SELECT @@global.read_only")
+		if err != nil || strings.TrimSpace(out) != "1" {
+			t.Errorf("isolated master1 read_only = %q (%v), want 1: its agent must fence it when the lease runs out", out, err)
+		}
+		addrs, _ := exec.Command("ip", "netns", "exec", ns, "ip", "-4", "-o", "addr", "show").Output()
+		if strings.Contains(string(addrs), " "+writerVIP+"/") {
+			t.Errorf("isolated master1 still holds the writer VIP")
+		}
+		up()
+		k.waitFor(30*time.Second, "master1 back ONLINE as a replica", func(r watch.Report) bool {
+			return state(r, "master1") == watch.Online && r.Writer == "master2"
 		})
-		if r.Writer != "master2" || len(roles(r, "master1")) != 0 {
+		waitReplicates(t, k, "master1", "master2", 15*time.Second)
+	})
+
+	t.Run("kill -9 of the idle writer, then it rejoins as a read-only replica and comes ONLINE", func(t *testing.T) {
+		killWriter(t, k, "master2", "master1", false)
+		k.pids["master2"] = restartServer(t, whole, k.l, "master2")
+		r := k.waitFor(30*time.Second, "master2 ONLINE again (auto_set_online)", func(r watch.Report) bool {
+			return state(r, "master2") == watch.Online
+		})
+		if r.Writer != "master1" || len(roles(r, "master2")) != 0 {
 			t.Fatalf("the writer moved back on rejoin:\n%s", render(r))
 		}
-		if !readOnly(t, c, "master1") {
-			t.Error("master1 rejoined writable")
+		if !readOnly(t, c, "master2") {
+			t.Error("master2 rejoined writable")
 		}
-		waitReplicates(t, k, "master1", "master2", 15*time.Second)
-		waitReplicates(t, k, "master2", "master1", 15*time.Second) // master-master again
+		waitReplicates(t, k, "master2", "master1", 15*time.Second)
+		waitReplicates(t, k, "master1", "master2", 15*time.Second) // master-master again
 		var semi int
-		if err := adminDB(t, c, "master2").QueryRow("SELECT @@global.rpl_semi_sync_master_enabled").Scan(&semi); err != nil || semi != 1 {
+		if err := adminDB(t, c, "master1").QueryRow("SELECT @@global.rpl_semi_sync_master_enabled").Scan(&semi); err != nil || semi != 1 {
 			t.Errorf("semi-sync on the writer after the rejoin: %d %v", semi, err)
 		}
 	})
 
 	t.Run("kill -9 of the writer's server under write load", func(t *testing.T) {
-		killWriter(t, k, "master2", "master1", true)
+		killWriter(t, k, "master1", "master2", true)
 	})
 
 	t.Run("old master back with an errant transaction: fenced, reported by GTID, kept out of ONLINE", func(t *testing.T) {
-		k.pids["master2"] = restartServer(t, whole, k.l, "master2")
-		db := adminDB(t, c, "master2")
+		k.pids["master1"] = restartServer(t, whole, k.l, "master1")
+		db := adminDB(t, c, "master1")
 		// Written while isolated (no replication started), as root, which
-		// read_only does not stop: a transaction master1 never gets.
+		// read_only does not stop: a transaction master2 never gets.
 		mustExec(t, db, "INSERT INTO shop.t (n) VALUES (-1000)")
 		var errant string
 		if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&errant); err != nil {
 			t.Fatal(err)
 		}
-		r := k.waitFor(20*time.Second, "master2 reported with its errant GTID", func(r watch.Report) bool {
+		r := k.waitFor(20*time.Second, "master1 reported with its errant GTID", func(r watch.Report) bool {
 			for _, h := range r.Hosts {
-				if h.Name == "master2" && strings.Contains(h.Problem, errant) {
+				if h.Name == "master1" && strings.Contains(h.Problem, errant) {
 					return true
 				}
 			}
 			return false
 		})
-		t.Logf("master2: %s", render(r))
-		if !readOnly(t, c, "master2") {
-			t.Error("master2 came back writable and was not fenced")
+		t.Logf("master1: %s", render(r))
+		if !readOnly(t, c, "master1") {
+			t.Error("master1 came back writable and was not fenced")
 		}
 		time.Sleep(5 * time.Second) // past auto_set_online
 		r = k.w.Status()
-		if state(r, "master2") == watch.Online || r.Writer != "master1" {
-			t.Fatalf("master2 with errant transactions went ONLINE or took the writer:\n%s", render(r))
+		if state(r, "master1") == watch.Online || r.Writer != "master2" {
+			t.Fatalf("master1 with errant transactions went ONLINE or took the writer:\n%s", render(r))
 		}
-		if err := k.w.SetOnline(context.Background(), "master2"); err == nil || !strings.Contains(err.Error(), "errant") {
+		if err := k.w.SetOnline(context.Background(), "master1"); err == nil || !strings.Contains(err.Error(), "errant") {
 			t.Errorf("set-online of a host with errant transactions: %v", err)
 		}
-		if err := k.w.MoveRole(context.Background(), "writer", "master2", true); err == nil {
+		if err := k.w.MoveRole(context.Background(), "writer", "master1", true); err == nil {
 			t.Error("move-role to a host with errant transactions was accepted")
 		}
 		// The writer does not take the errant transaction from it.
 		var n int
-		if err := adminDB(t, c, "master1").QueryRow("SELECT COUNT(*) FROM shop.t WHERE n = -1000").Scan(&n); err != nil || n != 0 {
+		if err := adminDB(t, c, "master2").QueryRow("SELECT COUNT(*) FROM shop.t WHERE n = -1000").Scan(&n); err != nil || n != 0 {
 			t.Errorf("the errant row reached the writer: %d %v", n, err)
 		}
 	})
@@ -452,6 +487,17 @@ func waitReplicates(t testing.TB, k *cluster, host, source string, timeout time.
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// inNamespace runs one query with the mariadb client inside ns against host
+// (the password in the environment, not on the command line).
+func inNamespace(ns string, c *topology.Cluster, host, query string) (string, error) {
+	h := c.Host(host)
+	cmd := exec.Command("ip", "netns", "exec", ns, "mariadb", "--protocol=tcp", "-h", h.Address, "-P", strconv.Itoa(h.Port),
+		"-u", h.Admin.User, "-N", "-B", "-e", query)
+	cmd.Env = append(os.Environ(), "MYSQL_PWD="+h.Admin.Password.Value())
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // restartServer starts host's mariadbd again on its data directory, in its

@@ -71,9 +71,7 @@ func (w *Watch) snapshot() *savedState {
 		cp := *hs
 		st.Hosts[n] = &cp
 	}
-	for h := range w.fenced {
-		st.Fenced = append(st.Fenced, h)
-	}
+	st.Fenced = w.leases.FencedList()
 	return st
 }
 
@@ -116,6 +114,6 @@ func (w *Watch) restore(st *savedState) {
 		w.aheadAfterFailover[k] = v
 	}
 	for _, h := range st.Fenced {
-		w.fenced[h] = true
+		w.leases.SetFenced(h, true)
 	}
 }
