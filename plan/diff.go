@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -361,6 +362,7 @@ func (d *differ) variables() {
 		}
 
 		d.semiSync(h, lh, sql, setVar)
+		d.netTimeout(h, lh, sql, setVar)
 
 		if d.roleSteps && h.Name != d.writer && !lh.ReadOnly {
 			why := "Only the writer (" + d.writer + ") accepts writes."
@@ -468,6 +470,39 @@ func (d *differ) semiSync(h *topology.Host, lh *topology.LiveHost, sql dialect, 
 		why := "Semi-sync: only hosts that can become the writer acknowledge writes."
 		setVar(v, onOff(lh.SemiSyncSlaveEnabled), onOff(wantSlave), why, stmts...)
 	}
+}
+
+// ReplicaNetTimeout is the slave_net_timeout mmm sets on every host, for a
+// replication heartbeat of heartbeat (0: the server's default of half the
+// timeout). Replicas confirm that a writer is dead only once their IO thread
+// lost it, and with the server default of 60s a writer whose host vanished
+// (no TCP reset) would be confirmed dead after a minute; four heartbeats
+// without a word is a lost source.
+func ReplicaNetTimeout(heartbeat time.Duration) int {
+	if heartbeat <= 0 {
+		return 4
+	}
+	secs := int(math.Ceil(4 * heartbeat.Seconds()))
+	if secs < 2 {
+		secs = 2
+	}
+	return secs
+}
+
+// netTimeout plans slave_net_timeout; a running IO thread is restarted in the
+// same step, since the timeout is taken when it connects.
+func (d *differ) netTimeout(h *topology.Host, lh *topology.LiveHost, sql dialect, setVar func(name, from, to, why string, stmts ...Statement) string) {
+	want := ReplicaNetTimeout(d.c.Replication.Heartbeat)
+	if lh.ReplicaNetTimeout == want {
+		return
+	}
+	v := sql.f.ReplicaNetTimeoutVar()
+	stmts := []Statement{sql.setGlobal(v, want)}
+	if lh.Replica != nil && lh.Replica.IORunning == "Yes" {
+		stmts = append(stmts, sql.restartIOThread()...)
+	}
+	setVar(v, strconv.Itoa(lh.ReplicaNetTimeout), strconv.Itoa(want),
+		"A replica must notice a silent source within seconds, so a dead writer is confirmed quickly (server default: 60s).", stmts...)
 }
 
 func orDefault(s, def string) string {

@@ -65,7 +65,7 @@ func freshLive(c *topology.Cluster) *topology.Live {
 			Name: h.Name, Address: h.Address, Port: h.Port, Reachable: true, Version: mariaVersion,
 			ServerID: uint32(i + 1), LogBin: true, LogSlaveUpdates: true,
 			GTIDBinlogPos: binlog[h.Name], GTIDCurrentPos: binlog[h.Name],
-			AutoIncrementIncrement: 1, AutoIncrementOffset: 1,
+			AutoIncrementIncrement: 1, AutoIncrementOffset: 1, ReplicaNetTimeout: 60,
 			Users: map[string]*topology.LiveUser{},
 		}
 		for _, u := range c.Users {
@@ -87,7 +87,7 @@ func convergedLive(c *topology.Cluster) *topology.Live {
 			GTIDBinlogPos:          "0-1-42",
 			GTIDSlavePos:           "0-1-42",
 			GTIDCurrentPos:         "0-1-42",
-			AutoIncrementIncrement: 1, AutoIncrementOffset: 1,
+			AutoIncrementIncrement: 1, AutoIncrementOffset: 1, ReplicaNetTimeout: ReplicaNetTimeout(c.Replication.Heartbeat),
 			Users: map[string]*topology.LiveUser{},
 		}
 		if h.Mode == topology.ModeMaster {

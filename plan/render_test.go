@@ -75,7 +75,7 @@ func TestJSONGolden(t *testing.T) {
 func TestRenderSummary(t *testing.T) {
 	plans := goldenPlans()
 	for name, want := range map[string]string{
-		"fresh":       "Plan: 16 to add, 24 to change, 0 to destroy.\n",
+		"fresh":       "Plan: 16 to add, 28 to change, 0 to destroy.\n",
 		"converged":   "No changes. The cluster matches the configuration.\n",
 		"split_brain": "No changes planned, but the problems above remain.\n",
 	} {

@@ -221,6 +221,14 @@ func (f Flavor) LogReplicaUpdatesVar() string {
 	return "log_slave_updates"
 }
 
+// ReplicaNetTimeoutVar is slave_net_timeout under its current name.
+func (f Flavor) ReplicaNetTimeoutVar() string {
+	if f.usesSourceTerms() {
+		return "replica_net_timeout"
+	}
+	return "slave_net_timeout"
+}
+
 // GTID variable names.
 const (
 	VarGTIDMode               = "gtid_mode"                // MySQL: OFF | ON ...
@@ -244,7 +252,7 @@ func (f Flavor) GTIDVars() []string {
 // this flavor. Unknown names are harmless when read with SHOW GLOBAL VARIABLES.
 func (f Flavor) InspectVars() []string {
 	vars := []string{
-		"version", "server_id", "log_bin", f.LogReplicaUpdatesVar(), "read_only",
+		"version", "server_id", "log_bin", f.LogReplicaUpdatesVar(), "read_only", f.ReplicaNetTimeoutVar(),
 		"auto_increment_increment", "auto_increment_offset",
 		f.SemiSyncSourceEnabledVar(), f.SemiSyncReplicaEnabledVar(), f.SemiSyncTimeoutVar(),
 	}

@@ -211,6 +211,7 @@ func fillVariables(f flavor.Flavor, v map[string]string, lh *topology.LiveHost) 
 	lh.SuperReadOnly = isOn(v["super_read_only"])
 	lh.AutoIncrementIncrement = atoi(v["auto_increment_increment"])
 	lh.AutoIncrementOffset = atoi(v["auto_increment_offset"])
+	lh.ReplicaNetTimeout = atoi(first(v, f.ReplicaNetTimeoutVar(), "slave_net_timeout", "replica_net_timeout"))
 	// A MySQL 8.0.26+ server may still run the old master/slave plugins, so
 	// take whichever naming the server has.
 	lh.SemiSyncMasterEnabled = isOn(first(v, f.SemiSyncSourceEnabledVar(), "rpl_semi_sync_master_enabled", "rpl_semi_sync_source_enabled"))

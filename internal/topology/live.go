@@ -55,6 +55,11 @@ type LiveHost struct {
 	AutoIncrementIncrement int
 	AutoIncrementOffset    int
 
+	// ReplicaNetTimeout is slave_net_timeout (replica_net_timeout) in
+	// seconds: how long a replica waits on a silent source before it calls
+	// the connection lost, and so how soon replicas can confirm a dead writer.
+	ReplicaNetTimeout int
+
 	SemiSyncMasterEnabled bool
 	SemiSyncSlaveEnabled  bool
 
