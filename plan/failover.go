@@ -341,18 +341,7 @@ func Received(lh *topology.LiveHost) gtid.Set {
 // placement (VIP -> host, "" none), for the given roles only: the watch's
 // reader moves. Releases come before assigns; nothing else is planned.
 func PlaceVIPs(desired *topology.Cluster, live *topology.Live, placement map[string]string, roles []string, now time.Time, why string) *Plan {
-	d := &differ{
-		c: desired, live: live,
-		p:   &Plan{FormatVersion: FormatVersion, Cluster: desired.Name, CreatedAt: now, Steps: []Step{}},
-		ids: map[string]bool{},
-	}
-	for _, h := range desired.Hosts {
-		d.p.Hosts = append(d.p.Hosts, HostInfo{Name: h.Name, Address: hostPort(h), Mode: string(h.Mode), Reachable: d.reachable(h) != nil})
-	}
-	if why != "" {
-		d.note("%s", why)
-	}
-	d.p.Fingerprint = MakeFingerprint(desired, live)
+	d := newNarrowDiffer(desired, live, now, why)
 	var releases, assigns []Step
 	for _, role := range desired.Roles {
 		if !contains(roles, role.Name) {
@@ -401,18 +390,7 @@ func PlaceVIPs(desired *topology.Cluster, live *topology.Live, placement map[str
 // with read_only OFF in its configuration). Its sessions are killed only
 // when read_only was OFF: they may hold writes.
 func Fence(desired *topology.Cluster, live *topology.Live, host string, now time.Time, why string) *Plan {
-	d := &differ{
-		c: desired, live: live,
-		p:   &Plan{FormatVersion: FormatVersion, Cluster: desired.Name, CreatedAt: now, Steps: []Step{}},
-		ids: map[string]bool{},
-	}
-	for _, h := range desired.Hosts {
-		d.p.Hosts = append(d.p.Hosts, HostInfo{Name: h.Name, Address: hostPort(h), Mode: string(h.Mode), Reachable: d.reachable(h) != nil})
-	}
-	if why != "" {
-		d.note("%s", why)
-	}
-	d.p.Fingerprint = MakeFingerprint(desired, live)
+	d := newNarrowDiffer(desired, live, now, why)
 	h := desired.Host(host)
 	if h == nil {
 		d.problem(Problem{Severity: SeverityError, Summary: fmt.Sprintf("cannot fence %q: no such host", host)})
@@ -433,4 +411,22 @@ func Fence(desired *topology.Cluster, live *topology.Live, host string, now time
 		Why: "Sessions opened while it was writable could still hold transactions.", DependsOn: []string{ro},
 	})
 	return d.p
+}
+
+// newNarrowDiffer starts a plan of a few chosen steps (the watch's VIP moves,
+// fencing): the hosts as seen, the reason as a note, the fingerprint.
+func newNarrowDiffer(desired *topology.Cluster, live *topology.Live, now time.Time, why string) *differ {
+	d := &differ{
+		c: desired, live: live,
+		p:   &Plan{FormatVersion: FormatVersion, Cluster: desired.Name, CreatedAt: now, Steps: []Step{}},
+		ids: map[string]bool{},
+	}
+	for _, h := range desired.Hosts {
+		d.p.Hosts = append(d.p.Hosts, HostInfo{Name: h.Name, Address: hostPort(h), Mode: string(h.Mode), Reachable: d.reachable(h) != nil})
+	}
+	if why != "" {
+		d.note("%s", why)
+	}
+	d.p.Fingerprint = MakeFingerprint(desired, live)
+	return d
 }

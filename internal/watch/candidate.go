@@ -7,28 +7,8 @@ import (
 
 	"github.com/mysql-mmm/mmm/internal/gtid"
 	"github.com/mysql-mmm/mmm/internal/topology"
+	"github.com/mysql-mmm/mmm/plan"
 )
-
-// Executed is the GTID state a host has applied: gtid_current_pos on
-// MariaDB, gtid_executed on MySQL (inspect copies one into the other).
-func Executed(lh *topology.LiveHost) gtid.Set {
-	s, _ := gtid.Parse(lh.GTIDExecuted)
-	return s
-}
-
-// Received is what a replica has applied plus what it has received and not
-// applied yet: what it will hold once it caught up.
-func Received(lh *topology.LiveHost) gtid.Set {
-	s := Executed(lh)
-	if lh.Replica != nil {
-		for _, r := range []string{lh.Replica.RetrievedGTIDSet, lh.Replica.ExecutedGTIDSet} {
-			if x, err := gtid.Parse(r); err == nil {
-				s = s.Union(x)
-			}
-		}
-	}
-	return s
-}
 
 // Errant returns the transactions a host wrote itself that came neither from
 // replication nor from the writer as last seen (writerPos): on MariaDB what
@@ -43,7 +23,7 @@ func Errant(lh *topology.LiveHost, writerPos gtid.Set) gtid.Set {
 		own, _ = gtid.Parse(lh.GTIDBinlogPos)
 		replicated, _ = gtid.Parse(lh.GTIDSlavePos)
 	} else {
-		own = Executed(lh)
+		own = plan.Executed(lh)
 		if lh.Replica != nil {
 			replicated, _ = gtid.Parse(lh.Replica.RetrievedGTIDSet)
 		}
@@ -53,7 +33,7 @@ func Errant(lh *topology.LiveHost, writerPos gtid.Set) gtid.Set {
 
 // relayApplied: everything the replica received is applied.
 func relayApplied(lh *topology.LiveHost) bool {
-	return Executed(lh).Contains(Received(lh))
+	return plan.Executed(lh).Contains(plan.Received(lh))
 }
 
 // Candidate is a host weighed for promotion.
@@ -107,7 +87,7 @@ func ChooseCandidate(c *topology.Cluster, old string, states map[string]State, l
 				break
 			}
 			cand.Eligible = true
-			cand.Position = Received(lh)
+			cand.Position = plan.Received(lh)
 			cand.Why = "eligible at " + cand.Position.String()
 		}
 		ch.Candidates = append(ch.Candidates, cand)
