@@ -28,13 +28,17 @@ import (
 // ErrUnsupported is returned on systems without netlink and packet sockets.
 var ErrUnsupported = errors.New("virtual IPs are supported on Linux only")
 
-// Announce timing: a burst right after the address is added, repeated once a
-// little later for a neighbour that missed the first or had just re-learned
-// the old MAC.
+// Announce timing: a burst right after the address is added, repeated a
+// little later for a neighbour that missed the first, and once more after
+// AnnounceLate: Linux ignores an ARP update that comes within locktime (1 s by
+// default) of the entry's last update, so a neighbour that used the old MAC a
+// moment before the move ignores the burst and the repeat alike, and would
+// keep sending to the old host until its entry goes stale (seconds).
 const (
 	AnnounceBurst  = 3
 	AnnounceGap    = 20 * time.Millisecond
 	AnnounceRepeat = 300 * time.Millisecond
+	AnnounceLate   = 1200 * time.Millisecond
 )
 
 // ConflictError says that more than one machine answered ARP for a VIP: the

@@ -105,8 +105,9 @@ func addr32(ip netip.Addr) *netlink.Addr {
 
 // Announce sends gratuitous ARP for ip from iface's MAC: AnnounceBurst packets
 // AnnounceGap apart, and returns once they are out (or ctx ends); one more is
-// sent AnnounceRepeat later from a goroutine of its own, for a neighbour that
-// missed the burst or had just re-learned the old MAC. Clients follow after
+// sent AnnounceRepeat later and another AnnounceLate after the burst, from a
+// goroutine of its own, for a neighbour that missed the burst or ignored it
+// (locktime, see AnnounceLate). Clients follow after
 // the burst, so a caller (an agent answering a role change during a failover)
 // need not wait for the repeat.
 func Announce(ctx context.Context, iface string, ip netip.Addr) error {
@@ -145,10 +146,14 @@ func Announce(ctx context.Context, iface string, ip netip.Addr) error {
 	}
 	go func() {
 		defer conn.Close()
-		rctx, cancel := context.WithTimeout(context.Background(), AnnounceRepeat+time.Second)
+		rctx, cancel := context.WithTimeout(context.Background(), AnnounceLate+time.Second)
 		defer cancel()
+		// Best effort: the burst already went out.
 		if sleep(rctx, AnnounceRepeat) == nil {
-			_ = send(rctx) // best effort: the burst already went out
+			_ = send(rctx)
+		}
+		if sleep(rctx, AnnounceLate-AnnounceRepeat) == nil {
+			_ = send(rctx)
 		}
 	}()
 	return nil
