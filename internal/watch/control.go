@@ -225,6 +225,7 @@ func (w *Watch) switchover(ctx context.Context, target string) error {
 	p := plan.Failover(w.c, live, plan.FailoverOptions{Dead: old, Candidate: target, Now: w.cfg.Now().UTC(),
 		CatchUpTimeout: 30 * time.Second, Why: fmt.Sprintf("move-role: %s hands the writer role to %s", old, target)})
 	t0 := time.Now()
+	w.promoting(target)
 	res := w.execute(ctx, "switchover", p)
 	if st := resultOf(res, target+":"+string(plan.KindSetVariable)+":read_only"); st != "applied" && (st != "" || res.hasFailed()) {
 		w.event("switchover %s -> %s failed: %v", old, target, res.err)
@@ -356,6 +357,16 @@ func keptOnly(ids []string, keep map[string]bool) []string {
 		}
 	}
 	return out
+}
+
+// promoting clears what keeps host's lease from being renewed, before a plan
+// makes it the writer: an old writer that came back ONLINE is still "fenced"
+// until a later round sees it replicate, and a new writer whose lease is not
+// renewed would lose the writer VIP (and be set read_only by its own agent)
+// one lease after its promotion.
+func (w *Watch) promoting(host string) {
+	w.leases.SetFenced(host, false)
+	delete(w.failoverPos, host)
 }
 
 // afterRound clears the rejoin bookkeeping of an old writer that is ONLINE

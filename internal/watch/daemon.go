@@ -583,6 +583,7 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, why string) {
 		Dead: dead, Candidate: cand, Fenced: true, Now: w.cfg.Now().UTC(),
 		Why: fmt.Sprintf("%s; %s; fenced: %s", why, choice.Explain(), fence),
 	})
+	w.promoting(cand)
 	res := w.execute(ctx, "failover", p)
 	promoted := false
 	if st := resultOf(res, cand+":"+string(plan.KindSetVariable)+":read_only"); st == apply.Applied || (st == "" && !res.hasFailed()) {
