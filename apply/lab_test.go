@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -240,7 +238,7 @@ func TestApplyLifecycle(t *testing.T) {
 	})
 
 	t.Run("VIPs: agents place them, clients reach the right servers", func(t *testing.T) {
-		startAgents(whole, l)
+		labtest.StartAgents(whole)
 		client := &agent.Client{Cluster: c}
 		a.Agents = client
 		a.Inspect = func(ctx context.Context) *topology.Live {
@@ -335,34 +333,6 @@ func countKind(p *plan.Plan, k plan.Kind) int {
 		}
 	}
 	return n
-}
-
-// startAgents runs `mmm agent` in every namespace: the binary is built once,
-// and the agents read a copy of the lab file rewritten to this package's /24.
-func startAgents(t *testing.T, l *lab.Lab) {
-	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "mmm")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/mmm").CombinedOutput(); err != nil {
-		t.Fatalf("build mmm: %v\n%s", err, out)
-	}
-	src, err := os.ReadFile("../examples/lab/mmm.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := strings.TrimSuffix(l.Subnet().Addr().String(), "0")
-	cfg := filepath.Join(dir, "mmm.hcl")
-	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(src), "198.18.0.", prefix)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := l.StartAgents(ctx, func(host string) *exec.Cmd {
-		return exec.Command(bin, "agent", "--config", cfg, "--host", host)
-	}); err != nil {
-		t.Fatalf("start agents: %v", err)
-	}
-	t.Cleanup(func() { l.StopAgents() })
 }
 
 // sampleHolders counts the samples in which both hosts held ip, and all

@@ -62,7 +62,7 @@ func setUp(t testing.TB) *cluster {
 	k.c.Monitor.StateFile = filepath.Join(t.TempDir(), "watch.state")
 	// The watch (not the agents) reads these: a rejoin in seconds, not 30.
 	k.c.Monitor.AutoSetOnline = 3 * time.Second
-	k.bin, k.cfg = startAgents(t, l)
+	k.bin, k.cfg = labtest.StartAgents(t)
 	k.agents = &agent.Client{Cluster: k.c, Timeout: time.Second}
 
 	ctx := context.Background()
@@ -826,33 +826,4 @@ func (p *twoWriters) stop() int {
 	}
 	<-p.done
 	return p.both
-}
-
-// startAgents runs `mmm agent` in every namespace: the binary is built once,
-// and the agents read a copy of the lab file rewritten to this package's /24.
-func startAgents(t testing.TB, l *lab.Lab) (bin, cfg string) {
-	t.Helper()
-	dir := t.TempDir()
-	bin = filepath.Join(dir, "mmm")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/mmm").CombinedOutput(); err != nil {
-		t.Fatalf("build mmm: %v\n%s", err, out)
-	}
-	src, err := os.ReadFile("../../examples/lab/mmm.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := strings.TrimSuffix(l.Subnet().Addr().String(), "0")
-	cfg = filepath.Join(dir, "mmm.hcl")
-	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(src), "198.18.0.", prefix)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := l.StartAgents(ctx, func(host string) *exec.Cmd {
-		return exec.Command(bin, "agent", "--config", cfg, "--host", host)
-	}); err != nil {
-		t.Fatalf("start agents: %v", err)
-	}
-	t.Cleanup(func() { l.StopAgents() })
-	return bin, cfg
 }

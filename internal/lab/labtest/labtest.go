@@ -27,6 +27,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,6 +74,8 @@ var (
 	mainCalled bool
 	current    *lab.Lab
 	startErr   error
+	// source is the lab's file and how Subnet moved it, for StartAgents.
+	source struct{ path, from, to string }
 )
 
 // Main starts the lab, runs the package's tests and tears the lab down, then
@@ -153,7 +157,10 @@ func start(configPath string, cfg config) (l *lab.Lab, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.subnet != "" {
+	source.path = configPath
+	if cfg.subnet != "" && len(c.Hosts) > 0 {
+		source.from = prefix24(c.Hosts[0].Address)
+		source.to = cfg.subnet + "."
 		if err := lab.RewriteSubnet(c, cfg.subnet); err != nil {
 			return nil, err
 		}
@@ -178,13 +185,7 @@ func start(configPath string, cfg config) (l *lab.Lab, err error) {
 	return l, nil
 }
 
-func load(path string) (c *topology.Cluster, err error) {
-	// The loader may still be a stub in a work tree under construction.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("load %s: %v", path, r)
-		}
-	}()
+func load(path string) (*topology.Cluster, error) {
 	loader := schema.NewLoader(schema.Options{RequireSecrets: true})
 	c, diags := loader.Load(path)
 	if diags.HasErrors() {
@@ -249,4 +250,58 @@ func reap(dir string) {
 	if err := lab.DownDir(dir); err != nil {
 		fmt.Fprintf(os.Stderr, "labtest reaper: %v\n", err)
 	}
+}
+
+func prefix24(addr string) string {
+	if i := strings.LastIndexByte(addr, '.'); i >= 0 {
+		return addr[:i+1]
+	}
+	return addr
+}
+
+// StartAgents runs `mmm agent` in every namespace of the package's lab, as on
+// real data nodes: it builds the mmm binary, writes the lab's file moved to
+// the lab's /24 (the agents read a file, not the rewritten Cluster), starts
+// the agents and stops them when t ends. It returns the binary and the file,
+// for tests that run more mmm commands. Every host of the lab must be in the
+// file (a host added with Modify has no agent).
+func StartAgents(t testing.TB) (bin, config string) {
+	t.Helper()
+	l := Get(t)
+	dir := t.TempDir()
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("find the module to build mmm: %v", err)
+	}
+	bin = filepath.Join(dir, "mmm")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/mmm")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build mmm: %v\n%s", err, out)
+	}
+	src, err := os.ReadFile(source.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	if source.from != "" {
+		text = strings.ReplaceAll(text, source.from, source.to)
+	}
+	config = filepath.Join(dir, filepath.Base(source.path))
+	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := l.StartAgents(ctx, func(host string) *exec.Cmd {
+		return exec.Command(bin, "agent", "--config", config, "--host", host)
+	}); err != nil {
+		t.Fatalf("start agents: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.StopAgents(); err != nil {
+			t.Errorf("stop agents: %v", err)
+		}
+	})
+	return bin, config
 }
