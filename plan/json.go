@@ -49,7 +49,7 @@ func Load(r io.Reader) (*Plan, error) {
 	var p Plan
 	dec := json.NewDecoder(r)
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("read plan file: %w", err)
+		return nil, fmt.Errorf("not a plan saved by `mmm plan --out FILE` (%w)", err)
 	}
 	if p.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("%w %d (this mmm reads %d): plan again", ErrFormatVersion, p.FormatVersion, FormatVersion)
