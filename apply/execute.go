@@ -97,6 +97,10 @@ type Executor struct {
 type Event struct {
 	Result StepResult
 	Start  bool // true when the step starts, false when it ended
+	// Round, when not 0, announces a further round of steps (Plan): the
+	// hosts a physical copy restarted, planned again. Result is empty then.
+	Round int
+	Plan  *plan.Plan
 }
 
 // Execute runs the plan. Steps on one host run one after another in plan order;

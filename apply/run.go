@@ -71,6 +71,9 @@ type Applier struct {
 type Outcome struct {
 	Plan   *plan.Plan // the plan that was executed
 	Result *Result    // per step
+	// Second is the plan of the second round, after a physical copy
+	// restarted a server (nil when there was none).
+	Second *plan.Plan
 	After  *plan.Plan // the plan made after the last step: empty when converged
 	Live   *topology.Live
 }
@@ -131,7 +134,7 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 	ex := &Executor{
 		DBs: a.DBs,
 		Runner: runners{a.Runner, &VIPRunner{Agents: a.Agents}, &waitRunner{dbs: a.DBs, cluster: a.Cluster},
-			&killRunner{dbs: a.DBs, cluster: a.Cluster}, &cloneRunner{cluster: a.Cluster}},
+			&killRunner{dbs: a.DBs, cluster: a.Cluster}, &cloneRunner{cluster: a.Cluster, agents: cloneAgentsOf(a.Agents)}},
 		Guard:    (&writerGuard{dbs: a.DBs, cluster: a.Cluster}).check,
 		Timeout:  a.StepTimeout,
 		Progress: a.Progress,
@@ -141,6 +144,26 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 	out.Live, out.After = a.settle(ctx)
 	if err := out.Result.Err(); err != nil {
 		return out, err
+	}
+	// A physical copy restarted its host's server on the donor's files: that
+	// host's settings, accounts and replication were left out of the plan
+	// (plan.PhysicalClones) and are planned now, from what it holds after.
+	if len(plan.PhysicalClones(fresh)) > 0 && out.After.Changes() > 0 && !out.After.HasErrors() {
+		second := out.After
+		if unsafe := second.Unsafe(); len(unsafe) > 0 && !a.AllowUnsafe {
+			return out, fmt.Errorf("%w: after the copy, %s; re-run with --allow-unsafe if you mean it", ErrUnsafe, stepList(unsafe))
+		}
+		if a.Progress != nil {
+			a.Progress(Event{Round: 2, Plan: second})
+		}
+		r2 := ex.Execute(ctx, second)
+		out.Result.Steps = append(out.Result.Steps, r2.Steps...)
+		out.Result.Duration += r2.Duration
+		out.Second = second
+		out.Live, out.After = a.settle(ctx)
+		if err := r2.Err(); err != nil {
+			return out, err
+		}
 	}
 	if n := out.After.Changes(); n > 0 {
 		return out, fmt.Errorf("%w: after every step was applied, mmm plan still finds %d change(s): %s",
@@ -414,4 +437,12 @@ func readOnly(ctx context.Context, dbs Databases, host string) (bool, error) {
 		return false, err
 	}
 	return ro == 1, nil
+}
+
+// cloneAgentsOf is the agent client's clone side, when it has one.
+func cloneAgentsOf(a Agents) CloneAgents {
+	if ca, ok := a.(CloneAgents); ok {
+		return ca
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"strings"
 	"testing"
 
@@ -24,6 +25,31 @@ func withSlave3(boot *topology.Bootstrap, schemas ...string) (*topology.Cluster,
 	return c, live
 }
 
+// withAgents gives the cluster an agent block and every host an answering
+// agent, then applies change.
+func withAgents(change func(live *topology.Live)) func(*topology.Cluster, *topology.Live) {
+	return func(c *topology.Cluster, live *topology.Live) {
+		c.Agent.Enabled = true
+		live.Agents = map[string]*topology.LiveAgent{}
+		for _, h := range c.Hosts {
+			live.Agents[h.Name] = &topology.LiveAgent{Reachable: true, Mode: "static"}
+		}
+		if change != nil {
+			change(live)
+		}
+	}
+}
+
+// onMySQL makes every server report MySQL version.
+func onMySQL(version string) func(*topology.Cluster, *topology.Live) {
+	return func(c *topology.Cluster, live *topology.Live) {
+		c.Flavor = "mysql"
+		for _, lh := range live.Hosts {
+			lh.Version = version
+		}
+	}
+}
+
 func hostSteps(p *Plan, host string) []string {
 	var out []string
 	for _, s := range p.Steps {
@@ -41,6 +67,7 @@ func TestBootstrap(t *testing.T) {
 		schemas   []string
 		modify    func(c *topology.Cluster, live *topology.Live)
 		donor     string // "" = no clone step
+		method    string // of the clone step; "" = logical
 		unsafe    bool
 		problem   string // a problem summary must contain this
 		severity  Severity
@@ -71,8 +98,20 @@ func TestBootstrap(t *testing.T) {
 			},
 			problem: "has no donor", severity: SeverityWarning},
 		{name: "unknown donor", boot: &topology.Bootstrap{Donor: "nope"}, problem: `bootstrap.donor "nope"`, severity: SeverityWarning},
-		{name: "physical is not supported yet", boot: &topology.Bootstrap{Method: "physical"},
-			problem: `"physical" is not supported yet`, severity: SeverityError},
+		{name: "physical on MariaDB without agents: refused", boot: &topology.Bootstrap{Method: "physical"},
+			problem: `needs mmm agent on slave1 and slave3, and the file has no agent block`, severity: SeverityError},
+		{name: "physical on MariaDB through the agents", boot: &topology.Bootstrap{Method: "physical"},
+			modify: withAgents(nil), donor: "slave1", method: ClonePhysical},
+		{name: "physical with the target's agent silent: refused", boot: &topology.Bootstrap{Method: "physical"},
+			modify:  withAgents(func(live *topology.Live) { live.Agents["slave3"] = &topology.LiveAgent{Error: "connection refused"} }),
+			problem: `needs the agent on slave3, which does not answer`, severity: SeverityError},
+		{name: "physical on MySQL 8.0.16: no CLONE plugin", boot: &topology.Bootstrap{Method: "physical"},
+			modify:  onMySQL("8.0.16"),
+			problem: `needs MySQL 8.0.17 or later`, severity: SeverityError},
+		{name: "physical on MySQL 8.4: the CLONE plugin, no agent needed", boot: &topology.Bootstrap{Method: "physical"},
+			modify: onMySQL("8.4.3"), donor: "slave1", method: ClonePhysical},
+		{name: "unknown method", boot: &topology.Bootstrap{Method: "rsync"},
+			problem: `unknown method "rsync"`, severity: SeverityError},
 		{name: "partial clone: redone, safely", schemas: []string{"mmm_clone", "shop"}, donor: "slave1"},
 		{name: "data of its own, no bootstrap block: reported, never overwritten", schemas: []string{"mine"},
 			problem: "holds data (mine) but never replicated", severity: SeverityWarning},
@@ -104,11 +143,21 @@ func TestBootstrap(t *testing.T) {
 				if clone == nil {
 					t.Fatalf("no clone step; steps %v problems %+v", hostSteps(p, "slave3"), p.Problems)
 				}
-				if clone.Host != "slave3" || clone.Clone.Donor != tt.donor || clone.Clone.Method != CloneLogical {
+				if clone.Host != "slave3" || clone.Clone.Donor != tt.donor || clone.Clone.Method != cmp.Or(tt.method, CloneLogical) {
 					t.Errorf("clone step %+v %+v, want donor %s", clone, clone.Clone, tt.donor)
 				}
 				if clone.Unsafe != tt.unsafe || clone.Clone.Overwrite != tt.unsafe {
 					t.Errorf("unsafe = %v overwrite = %v, want %v", clone.Unsafe, clone.Clone.Overwrite, tt.unsafe)
+				}
+				if clone.Clone.Method == ClonePhysical {
+					// The server restarts on the copy: the rest is planned again after it.
+					if got := strings.Join(hostSteps(p, "slave3"), " "); got != "reset_binlog:binlog clone_host:data" {
+						t.Errorf("slave3 steps %s, want only the reset and the copy", got)
+					}
+					if !strings.Contains(strings.Join(p.Notes, "\n"), "second round") {
+						t.Errorf("no note of the second round in %q", p.Notes)
+					}
+					return
 				}
 				// The position comes from the clone: no gtid_slave_pos step,
 				// and change_source runs after the clone.
@@ -130,8 +179,8 @@ func TestBootstrap(t *testing.T) {
 				if !found {
 					t.Errorf("no %s problem %q in %+v", tt.severity, tt.problem, p.Problems)
 				}
-				if tt.donor == "" && len(hostSteps(p, "slave3")) > 1 {
-					t.Errorf("steps planned for a blocked host: %v", hostSteps(p, "slave3"))
+				if tt.donor == "" && (p.Step("slave3:change_source:replica") != nil || p.Step("slave3:start_replica:replica") != nil) {
+					t.Errorf("replication planned for a blocked host: %v", hostSteps(p, "slave3"))
 				}
 			}
 			if tt.wantSteps != nil {
@@ -140,6 +189,24 @@ func TestBootstrap(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestBootstrapPhysicalRendered(t *testing.T) {
+	c, live := withSlave3(&topology.Bootstrap{Method: ClonePhysical})
+	withAgents(nil)(c, live)
+	p := Diff(c, live, Options{Now: testNow})
+	var b strings.Builder
+	if err := Render(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Step("slave3:clone_host:data"); s == nil || s.Clone.Tool != ToolMariabackup {
+		t.Fatalf("clone step %+v", s)
+	}
+	for _, want := range []string{"+ empty -> copy of slave1 (physical)", "mariabackup streamed from slave1's agent to slave3's"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("rendered plan lacks %q:\n%s", want, b.String())
+		}
 	}
 }
 

@@ -152,6 +152,7 @@ func (d *differ) run() {
 		d.replication()
 		d.vips()
 	}
+	d.restartedByClone()
 	d.p.Fingerprint = MakeFingerprint(d.c, d.live)
 	for name := range d.pinned {
 		hf := d.p.Fingerprint.Hosts[name]

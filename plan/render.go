@@ -98,7 +98,14 @@ func (r *renderer) step(s Step) {
 		r.line("      wait until %s applied %s's GTID position as of now (at most %s)", s.Host, s.Wait.Source, time.Duration(s.Wait.Timeout))
 	}
 	if s.Clone != nil {
-		r.line("      copy %s from %s (%s): consistent snapshot, tables in parallel, checksums; then gtid_slave_pos = the snapshot's GTID position", s.Host, s.Clone.Donor, s.Clone.Method)
+		switch s.Clone.Tool {
+		case ToolMariabackup:
+			r.line("      copy %s from %s (physical): mariabackup streamed from %s's agent to %s's, which restarts its server on the copy; then gtid_slave_pos = the backup's GTID position", s.Host, s.Clone.Donor, s.Clone.Donor, s.Host)
+		case ToolClonePlugin:
+			r.line("      copy %s from %s (physical): CLONE INSTANCE FROM %s; %s restarts on the copy with its GTID set", s.Host, s.Clone.Donor, s.Clone.Donor, s.Host)
+		default:
+			r.line("      copy %s from %s (%s): consistent snapshot, tables in parallel, checksums; then gtid_slave_pos = the snapshot's GTID position", s.Host, s.Clone.Donor, s.Clone.Method)
+		}
 	}
 	if s.Kind == KindKillClients {
 		r.line("      KILL CONNECTION of every client session (not replication threads, not mmm's own)")

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/clone"
 	"github.com/mysql-mmm/mmm/internal/topology"
 	"github.com/mysql-mmm/mmm/internal/vip"
 )
@@ -44,6 +45,10 @@ type Config struct {
 	Addresses Addresses
 	// DB defaults to the host's server at its address and port, as the admin.
 	DB LocalDB
+	// Server lets the agent back up, stop and start its server for the
+	// physical clone (GET /v1/backup, POST /v1/clone); nil: those answer 501.
+	// Its Host is set to the agent's host.
+	Server *clone.LocalServer
 }
 
 // MaxLease bounds a requested lease: a longer one defeats fencing.
@@ -68,6 +73,11 @@ type Agent struct {
 	// fenceable: the host is in an exclusive role's hosts, so an expired
 	// lease sets its server read_only.
 	fenceable bool
+
+	server   *clone.LocalServer
+	peers    *Client // the other hosts' agents (the donor of a clone)
+	backupMu sync.Mutex
+	cloneMu  sync.Mutex
 
 	mu    sync.Mutex // serialises changes: requests, lease expiry, stop
 	mode  Mode
@@ -123,6 +133,15 @@ func New(cfg Config) (*Agent, error) {
 	if a.db == nil {
 		a.db = newMySQL(c, h)
 	}
+	if cfg.Server != nil {
+		srv := *cfg.Server
+		srv.Host = h
+		if srv.Log == nil {
+			srv.Log = a.log
+		}
+		a.server = &srv
+	}
+	a.peers = &Client{Cluster: c}
 	for _, r := range c.Roles {
 		for _, s := range r.IPs {
 			ip, err := netip.ParseAddr(s)
@@ -166,6 +185,8 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", a.handleStatus)
 	mux.HandleFunc("PUT /v1/roles", a.handleSetRoles)
+	mux.HandleFunc("GET /v1/backup", a.handleBackup)
+	mux.HandleFunc("POST /v1/clone", a.handleClone)
 	return a.authenticate(mux)
 }
 

@@ -32,6 +32,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if tlsOn && (a.cluster.Agent.TLSCert == "" || a.cluster.Agent.TLSKey == "") {
 		return fmt.Errorf("agent: set both agent.tls_cert and agent.tls_key, or neither")
 	}
+	if a.server != nil {
+		// A swap an earlier agent left half done: the server comes back first.
+		if err := a.server.Recover(ctx); err != nil {
+			a.log.Error("recover an interrupted clone", "err", err)
+		}
+	}
 	ln, err := net.Listen("tcp", a.Addr())
 	if err != nil {
 		return fmt.Errorf("agent %s: listen: %w", a.host.Name, err)

@@ -141,6 +141,10 @@ func confirm(in io.Reader, out io.Writer) (bool, error) {
 }
 
 func printProgress(w io.Writer, ev apply.Event) {
+	if ev.Plan != nil {
+		fmt.Fprintf(w, "\nRound %d: %d step(s) for the servers that restarted on their copy:\n", ev.Round, len(ev.Plan.Steps))
+		return
+	}
 	r := ev.Result
 	what := r.Step.Subject
 	if r.Step.Change != "" {

@@ -3,6 +3,8 @@
 package cli
 
 import (
+	"github.com/go-sql-driver/mysql"
+
 	"errors"
 	"fmt"
 	"io"
@@ -102,6 +104,10 @@ func Run(args []string, version string, stdin io.Reader, stdout, stderr io.Write
 	c.Globals.Version = version
 	c.Globals.Logger = newLogger(stderr, c.Globals.LogLevel)
 	slog.SetDefault(c.Globals.Logger)
+	// The driver prints what it retries by itself ("closing bad idle
+	// connection" after a server restarted) on the standard logger: keep
+	// that for --log-level debug.
+	_ = mysql.SetLogger(driverLogger{c.Globals.Logger})
 
 	err = kctx.Run(&c.Globals)
 	if err == nil {
@@ -123,3 +129,8 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
+
+// driverLogger passes the MySQL driver's messages to slog at debug level.
+type driverLogger struct{ log *slog.Logger }
+
+func (d driverLogger) Print(v ...any) { d.log.Debug("mysql driver: " + fmt.Sprint(v...)) }

@@ -27,6 +27,20 @@ type Progress struct {
 	bytes      atomic.Int64
 }
 
+// NewProgress starts counting a copy of about totalBytes (0 = unknown) whose
+// tables and rows are not known: a physical one, which moves files.
+func NewProgress(totalBytes int64) *Progress {
+	return &Progress{start: time.Now(), BytesTotal: totalBytes}
+}
+
+// SetBytes records the bytes copied so far, and the estimate when it is known.
+func (p *Progress) SetBytes(n, total int64) {
+	p.bytes.Store(n)
+	if total > 0 {
+		p.BytesTotal = total
+	}
+}
+
 // Snapshot is a consistent-enough read of a Progress for printing.
 type Snapshot struct {
 	Elapsed                 time.Duration
@@ -58,6 +72,9 @@ func (s Snapshot) Fraction() float64 {
 	if s.RowsTotal <= 0 {
 		if s.TablesTotal > 0 {
 			return clamp01(float64(s.TablesDone) / float64(s.TablesTotal))
+		}
+		if s.BytesTotal > 0 { // a physical copy: files, no rows
+			return clamp01(float64(s.Bytes) / float64(s.BytesTotal))
 		}
 		return 0
 	}
@@ -92,10 +109,18 @@ func clamp01(f float64) float64 {
 // Bar renders one line of width columns at most:
 //
 //	[#########.........]  42%  7/20 tables  420k/1.0M rows  40.0 MiB  12.3 MiB/s  ETA 5s
+//
+// A physical copy (no tables known) shows bytes of the estimate instead:
+//
+//	[#########.........]  42%  40.0 MiB/95.2 MiB  80.3 MiB/s  ETA 1s
 func (s Snapshot) Bar(width int) string {
 	stats := fmt.Sprintf(" %3.0f%%  %d/%d tables  %s/%s rows  %s  %s/s  ETA %s",
 		s.Fraction()*100, s.TablesDone, s.TablesTotal, count(s.Rows), count(s.RowsTotal),
 		bytesHuman(float64(s.Bytes)), bytesHuman(s.Rate()), s.ETA())
+	if s.TablesTotal == 0 && s.RowsTotal == 0 {
+		stats = fmt.Sprintf(" %3.0f%%  %s/%s  %s/s  ETA %s",
+			s.Fraction()*100, bytesHuman(float64(s.Bytes)), bytesHuman(float64(s.BytesTotal)), bytesHuman(s.Rate()), s.ETA())
+	}
 	barWidth := width - len(stats) - 2
 	if barWidth < 10 {
 		barWidth = 10
@@ -147,8 +172,10 @@ func IsTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-// start begins reporting p for the clone of target; the returned func stops
+// Start begins reporting p for the clone of target; the returned func stops
 // it and prints the last state.
+func (r *Reporter) Start(p *Progress, target string) func() { return r.start(p, target) }
+
 func (r *Reporter) start(p *Progress, target string) func() {
 	if r == nil {
 		return func() {}
@@ -183,6 +210,11 @@ func (r *Reporter) start(p *Progress, target string) func() {
 				end = "\n"
 			}
 			fmt.Fprintf(out, "\r\x1b[K%s: %s%s", target, s.Bar(100), end)
+			return
+		}
+		if s.TablesTotal == 0 && s.RowsTotal == 0 {
+			log.Info("clone progress", "host", target, "bytes", s.Bytes, "bytes_estimate", s.BytesTotal,
+				"rate", bytesHuman(s.Rate())+"/s", "eta", s.ETA().String())
 			return
 		}
 		log.Info("clone progress", "host", target,

@@ -70,6 +70,14 @@ func (l *Lab) startAgent(ctx context.Context, host string, cmd *exec.Cmd) (int, 
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	serverEnv, err := l.agentServerEnv(host)
+	if err != nil {
+		return 0, err
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, serverEnv...)
 	if err := startInNamespace(l.Namespace(host), cmd); err != nil {
 		return 0, fmt.Errorf("start agent for %s: %w", host, err)
 	}
@@ -97,6 +105,30 @@ func (l *Lab) startAgent(ctx context.Context, host string, cmd *exec.Cmd) (int, 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// agentServerEnv tells the agent how to stop and start the host's server
+// (for the physical clone), as the environment of `mmm agent`: the lab's
+// servers are no system service. Stop waits until the process is gone; start
+// detaches the server like the lab does, with its output in mariadbd.out.
+func (l *Lab) agentServerEnv(host string) ([]string, error) {
+	h := l.desiredState().host(host)
+	if h == nil {
+		return nil, fmt.Errorf("lab %s has no host %q", l.id, host)
+	}
+	bin, err := findProgram("mariadbd")
+	if err != nil {
+		return nil, err
+	}
+	pidFile := filepath.Join(h.Dir, "mariadb.pid")
+	stop := fmt.Sprintf(`pid=$(cat %[1]q 2>/dev/null) || exit 0; kill "$pid" 2>/dev/null || exit 0; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done`, pidFile)
+	start := fmt.Sprintf(`setsid %q --defaults-file=%q >>%q 2>&1 </dev/null &`, bin, h.DefaultsFile, filepath.Join(h.Dir, "mariadbd.out"))
+	return []string{
+		"MMM_AGENT_SERVER_STOP=" + stop,
+		"MMM_AGENT_SERVER_START=" + start,
+		"MMM_AGENT_SERVER_DEFAULTS_FILE=" + h.DefaultsFile,
+		"MMM_AGENT_STATE_DIR=" + filepath.Join(h.Dir, "agent-state"),
+	}, nil
 }
 
 // StopAgents stops the recorded agents by pid (SIGTERM, then SIGKILL after

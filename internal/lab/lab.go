@@ -174,14 +174,15 @@ func (l *Lab) Up(ctx context.Context) ([]HostResult, error) {
 			if o == nil || o.Address != h.Address || o.Port != h.Port || o.ServerID != h.ServerID || o.Dir != h.Dir || o.Interface != h.Interface {
 				continue
 			}
-			if !serverAlive(o.PID, o.DefaultsFile) || !namespaceExists(o.Namespace) {
+			pid := o.livePID()
+			if pid == 0 || !namespaceExists(o.Namespace) {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			id, err := QueryServerID(cctx, h.Address, h.Port, l.admin(h.Name))
 			cancel()
 			if err == nil && id == h.ServerID {
-				h.PID = o.PID
+				h.PID = pid
 				kept[h.Name] = true
 			}
 		}
@@ -292,7 +293,8 @@ func (l *Lab) cleanup(old *State, kept map[string]bool) error {
 				keptNS[o.Namespace], keptVeth[o.Veth] = true, true
 				continue
 			}
-			if err := stopProcess(o.PID, l.opts.StopTimeout, func() bool { return serverAlive(o.PID, o.DefaultsFile) }); err != nil {
+			pid := o.livePID()
+			if err := stopProcess(pid, l.opts.StopTimeout, func() bool { return serverAlive(pid, o.DefaultsFile) }); err != nil {
 				errs = append(errs, fmt.Errorf("stop %s: %w", o.Name, err))
 			}
 		}
@@ -362,7 +364,8 @@ func down(dir, id string, grace time.Duration) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := stopProcess(h.PID, grace, func() bool { return serverAlive(h.PID, h.DefaultsFile) }); err != nil {
+				pid := h.livePID()
+				if err := stopProcess(pid, grace, func() bool { return serverAlive(pid, h.DefaultsFile) }); err != nil {
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("stop %s: %w", h.Name, err))
 					mu.Unlock()
@@ -426,8 +429,8 @@ func (l *Lab) Status(ctx context.Context) ([]HostStatus, error) {
 	for i, h := range want.Hosts {
 		st := HostStatus{Name: h.Name, Namespace: h.Namespace, Address: h.Address, Port: h.Port}
 		if s != nil {
-			if o := s.host(h.Name); o != nil && serverAlive(o.PID, o.DefaultsFile) {
-				st.PID = o.PID
+			if o := s.host(h.Name); o != nil {
+				st.PID = o.livePID()
 			}
 		}
 		out[i] = st

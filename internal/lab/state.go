@@ -77,6 +77,24 @@ func writeState(dir string, s *State) error {
 	return os.Rename(tmp, filepath.Join(dir, stateFile))
 }
 
+// livePID is the pid of the host's server: the one the lab started, or the
+// one in its pid file when something else restarted it (the agent's physical
+// clone stops and starts the server); 0 when none runs.
+func (h *HostState) livePID() int {
+	if serverAlive(h.PID, h.DefaultsFile) {
+		return h.PID
+	}
+	b, err := os.ReadFile(filepath.Join(h.Dir, "mariadb.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || !serverAlive(pid, h.DefaultsFile) {
+		return 0
+	}
+	return pid
+}
+
 // serverAlive reports whether pid is a running (not zombie) process whose command
 // line names defaultsFile, so a pid reused by another program is never taken for
 // (or stopped as) one of our servers.
