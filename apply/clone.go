@@ -72,6 +72,9 @@ func (r *cloneRunner) RunStep(ctx context.Context, s plan.Step) error {
 			return fmt.Errorf("clone of %s from %s (mariabackup): %w", s.Host, s.Clone.Donor, err)
 		}
 		return nil
+	case s.Clone.Method == plan.ClonePhysical && s.Clone.Tool == plan.ToolClonePlugin:
+		_, err := clone.CloneInstance(ctx, donor, target, clone.InstanceOptions{Overwrite: s.Clone.Overwrite, Reporter: reporter})
+		return err
 	}
 	return fmt.Errorf("clone of %s: method %q (%s) is not supported by this version of mmm", s.Host, s.Clone.Method, s.Clone.Tool)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,25 +20,21 @@ import (
 )
 
 // internal/clone has the lab subnet 198.18.8.0/24: the lab file's four hosts
-// plus slave3, which is bootstrapped from slave1. slave3 is added to the
-// loaded file rather than kept in a copy of it, so the two cannot drift.
+// plus slave3, an operator's new host block with a bootstrap block, empty
+// when the lab starts. It is appended to the file rather than kept in a copy
+// of it, so the two cannot drift, and the agents read it too.
 func TestMain(m *testing.M) {
-	labtest.Main(m, "../../examples/lab/mmm.hcl", labtest.Subnet("198.18.8"), labtest.Modify(addSlave3))
+	labtest.Main(m, "../../examples/lab/mmm.hcl", labtest.Subnet("198.18.8"), labtest.AppendHCL(slave3HCL))
 }
 
-// addSlave3 declares a fifth host, empty when the lab starts, like an
-// operator's new host block with bootstrap { donor = "slave1" }.
-func addSlave3(c *topology.Cluster) {
-	donor := c.Host("slave1")
-	h := *donor
-	h.Name = "slave3"
-	a := netip.MustParseAddr(donor.Address).As4()
-	a[3] = 15 // the lab's /24, a host number no other host uses
-	h.Address = netip.AddrFrom4(a).String()
-	h.ServerID = 0
-	h.Bootstrap = &topology.Bootstrap{Donor: "slave1", Method: plan.CloneLogical}
-	c.Hosts = append(c.Hosts, &h)
+const slave3HCL = `host "slave3" {
+  address = "198.18.0.15"
+  mode    = "slave"
+  bootstrap {
+    donor = "slave1"
+  }
 }
+`
 
 func without(c *topology.Cluster, name string) *topology.Cluster {
 	cc := *c

@@ -50,6 +50,7 @@ type Option func(*config)
 type config struct {
 	subnet  string
 	modify  []func(*topology.Cluster)
+	appends []string
 	labOpts lab.Options
 }
 
@@ -63,6 +64,13 @@ func Subnet(firstThreeOctets string) Option {
 // Modify changes the loaded cluster before the lab starts (after Subnet).
 func Modify(f func(*topology.Cluster)) Option {
 	return func(c *config) { c.modify = append(c.modify, f) }
+}
+
+// AppendHCL adds blocks to the lab's file before it is loaded (a host block,
+// say), written with the file's own addresses: Subnet moves them too. Unlike
+// Modify, the agents StartAgents runs read them as well.
+func AppendHCL(text string) Option {
+	return func(c *config) { c.appends = append(c.appends, text) }
 }
 
 // LabOptions sets the lab's options (state dir, timeouts).
@@ -121,6 +129,9 @@ func run(m Runner, configPath string, opts []Option) int {
 	}
 	l, err := start(configPath, cfg)
 	if err != nil {
+		if appended != "" {
+			os.Remove(appended)
+		}
 		startErr = err
 		if os.Getenv(RequireEnv) == "1" {
 			fmt.Fprintf(os.Stderr, "labtest: the lab did not start and %s=1: %v\n", RequireEnv, err)
@@ -136,6 +147,9 @@ func run(m Runner, configPath string, opts []Option) int {
 func runWithLab(m Runner, l *lab.Lab) (code int) {
 	stopReaper := startReaper(l.Dir())
 	defer func() {
+		if appended != "" {
+			os.Remove(appended)
+		}
 		if r := recover(); r != nil {
 			fmt.Fprintf(os.Stderr, "labtest: panic: %v\n", r)
 			code = 1
@@ -152,6 +166,11 @@ func runWithLab(m Runner, l *lab.Lab) (code int) {
 func start(configPath string, cfg config) (l *lab.Lab, err error) {
 	if err := lab.Check(); err != nil {
 		return nil, err
+	}
+	if len(cfg.appends) > 0 {
+		if configPath, err = appendedFile(configPath, cfg.appends); err != nil {
+			return nil, err
+		}
 	}
 	c, err := load(configPath)
 	if err != nil {
@@ -184,6 +203,35 @@ func start(configPath string, cfg config) (l *lab.Lab, err error) {
 	fmt.Fprintf(os.Stderr, "labtest: lab %s up: %d hosts in %s, %s\n", l.ID(), len(c.Hosts), l.Subnet(), time.Since(t0).Round(time.Millisecond))
 	return l, nil
 }
+
+// appendedFile writes the file plus the appended blocks beside the
+// original under a temporary name in the same directory (so its relative
+// module sources and file() paths still resolve) and returns it; it is
+// removed when the package's tests end (see runWithLab).
+func appendedFile(path string, appends []string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	text := string(b) + "\n# Added by the test package (labtest.AppendHCL).\n" + strings.Join(appends, "\n")
+	f, err := os.CreateTemp(filepath.Dir(path), ".labtest-*.hcl")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	appended = f.Name()
+	return f.Name(), nil
+}
+
+// appended is the file appendedFile wrote, removed at the end.
+var appended string
 
 func load(path string) (*topology.Cluster, error) {
 	loader := schema.NewLoader(schema.Options{RequireSecrets: true})

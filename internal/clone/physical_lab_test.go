@@ -1,0 +1,219 @@
+package clone_test
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mysql-mmm/mmm/apply"
+	"github.com/mysql-mmm/mmm/internal/agent"
+	"github.com/mysql-mmm/mmm/internal/inspect"
+	"github.com/mysql-mmm/mmm/internal/lab/labtest"
+	"github.com/mysql-mmm/mmm/internal/topology"
+	"github.com/mysql-mmm/mmm/plan"
+)
+
+// withMethod is c with host's bootstrap method changed (the agents do not
+// read it: apply decides the method).
+func withMethod(c *topology.Cluster, host, method string) *topology.Cluster {
+	cc := *c
+	cc.Hosts = nil
+	for _, h := range c.Hosts {
+		if h.Name == host {
+			hh := *h
+			b := *h.Bootstrap
+			b.Method = method
+			hh.Bootstrap = &b
+			h = &hh
+		}
+		cc.Hosts = append(cc.Hosts, h)
+	}
+	return &cc
+}
+
+// ensureData converges the four-host cluster and loads the test data on the
+// writer, unless an earlier test of the package did.
+func ensureData(t *testing.T, c4 *topology.Cluster, m1, s1 *sql.DB) {
+	t.Helper()
+	ctx := context.Background()
+	a4 := newApplier(c4)
+	defer a4.DBs.(*apply.Pool).Close()
+	if _, err := a4.Apply(ctx, a4.Diff(a4.Inspect(ctx))); err != nil {
+		t.Fatalf("apply the 4-host cluster: %v", err)
+	}
+	var n int
+	if err := m1.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n < 20 {
+		loadData(t, m1, "shop", 20, 50_000)
+	}
+	waitCaughtUp(t, m1, s1, "slave1")
+}
+
+// emptyHost makes host a server that never replicated and holds no data,
+// as a freshly installed one (an earlier test may have cloned it).
+func emptyHost(t *testing.T, db *sql.DB) {
+	t.Helper()
+	mustExec(t, db, "STOP ALL SLAVES", "RESET SLAVE ALL", "SET SESSION sql_log_bin = 0")
+	rows, err := db.Query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drop []string
+	for rows.Next() {
+		var s string
+		_ = rows.Scan(&s)
+		drop = append(drop, "DROP DATABASE `"+s+"`")
+	}
+	rows.Close()
+	mustExec(t, db, append(append([]string{"SET SESSION sql_log_bin = 0"}, drop...),
+		"RESET MASTER", "SET GLOBAL gtid_slave_pos = ''", "SET GLOBAL read_only = OFF")...)
+}
+
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// TestBootstrapPhysical is the acceptance of the physical method on MariaDB:
+// slave3, empty, with bootstrap { method = "physical" }, gets a mariabackup
+// of slave1 streamed between the agents while the writer takes writes; an
+// apply cancelled mid-copy leaves slave3 as it was, the re-run converges, and
+// slave3 replicates with every table's checksum equal to the writer's.
+func TestBootstrapPhysical(t *testing.T) {
+	l := labtest.Get(t)
+	labtest.StartAgents(t)
+	c5 := withMethod(l.Cluster(), "slave3", plan.ClonePhysical)
+	c4 := without(c5, "slave3")
+	ctx := context.Background()
+
+	m1, s1, s3 := adminDB(t, c5, "master1"), adminDB(t, c5, "slave1"), adminDB(t, c5, "slave3")
+	ensureData(t, c4, m1, s1)
+	emptyHost(t, s3)
+
+	w := startWrites(t, m1, "shop")
+	stopped := false
+	defer func() {
+		if !stopped {
+			w.Stop(t)
+		}
+	}()
+
+	a5 := newApplier(c5)
+	agents := &agent.Client{Cluster: c5}
+	a5.Agents = agents
+	a5.Inspect = func(ctx context.Context) *topology.Live {
+		live := inspect.Inspect(ctx, c5, inspect.Options{})
+		inspect.Agents(ctx, c5, agents, live, 3*time.Second)
+		return live
+	}
+	defer a5.DBs.(*apply.Pool).Close()
+	var datadir string
+	if err := s3.QueryRow("SELECT @@datadir").Scan(&datadir); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Clean(datadir) + ".mmm-clone"
+
+	t.Run("interrupted copy leaves the target as it was", func(t *testing.T) {
+		p := a5.Diff(a5.Inspect(ctx))
+		cs := cloneStep(p, "slave3")
+		if cs == nil || cs.Clone.Method != plan.ClonePhysical || cs.Clone.Tool != plan.ToolMariabackup || cs.Unsafe {
+			t.Fatalf("want a safe mariabackup clone step for slave3; steps: %+v problems: %+v", p.Steps, p.Problems)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var seen int64
+		go func() { // cancel as soon as the copy is under way on slave3
+			for cctx.Err() == nil {
+				if seen = dirBytes(work); seen > 8<<20 {
+					cancel()
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		if _, err := a5.Apply(cctx, p); err == nil {
+			t.Fatal("apply with a copy cancelled midway succeeded")
+		} else {
+			t.Logf("cancelled after %d bytes arrived: %v", seen, err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := os.Stat(work); os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the partial copy %s is still there", work)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		var schemas int
+		if err := s3.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')").Scan(&schemas); err != nil || schemas != 0 {
+			t.Fatalf("slave3 after the interrupted copy: %d user schemas (%v), want an untouched empty server", schemas, err)
+		}
+	})
+
+	t.Run("re-run converges", func(t *testing.T) {
+		p := a5.Diff(a5.Inspect(ctx))
+		if cs := cloneStep(p, "slave3"); cs == nil || cs.Clone.Method != plan.ClonePhysical {
+			t.Fatalf("want the physical clone again; steps %+v problems %+v", p.Steps, p.Problems)
+		}
+		t0 := time.Now()
+		out, err := a5.Apply(ctx, p)
+		if err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		t.Logf("apply with the physical copy took %s; %d orders written meanwhile", time.Since(t0).Round(time.Millisecond), w.written.Load())
+		if out.Second == nil || out.Second.Step("slave3:change_source:replica") == nil {
+			t.Errorf("no second round pointing slave3 at the writer: %+v", out.Second)
+		}
+		if out.After.Changes() != 0 {
+			t.Fatalf("not converged: %+v", out.After.Steps)
+		}
+	})
+
+	t.Run("replicates and equals the writer", func(t *testing.T) {
+		w.Stop(t)
+		stopped = true
+		if w.written.Load() == 0 {
+			t.Fatal("no writes went on during the copy")
+		}
+		waitCaughtUp(t, m1, s3, "slave3")
+		lh := inspect.InspectHost(ctx, c5, c5.Host("slave3"), inspect.Options{})
+		if lh.Replica == nil || !lh.Replica.Running() || lh.Replica.LastSQLErrno != 0 || lh.Replica.LastIOErrno != 0 {
+			t.Fatalf("slave3 replica: %+v", lh.Replica)
+		}
+		want, got := checksums(t, m1, "shop"), checksums(t, s3, "shop")
+		if len(want) < 20 {
+			t.Fatalf("only %d tables on the writer", len(want))
+		}
+		for tbl, sum := range want {
+			if got[tbl] != sum {
+				t.Errorf("table shop.%s: checksum %s on slave3, %s on master1", tbl, got[tbl], sum)
+			}
+		}
+		var marker int
+		if err := s3.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'mmm_clone'").Scan(&marker); err != nil || marker != 0 {
+			t.Errorf("the marker schema is still on slave3 (%d, %v)", marker, err)
+		}
+		if _, err := os.Stat(filepath.Clean(datadir) + ".mmm-old"); !os.IsNotExist(err) {
+			t.Errorf("slave3's old data directory is still there (%v)", err)
+		}
+		if p := a5.Diff(a5.Inspect(ctx)); p.Changes() != 0 {
+			t.Errorf("plan after the bootstrap has changes: %+v", p.Steps)
+		}
+	})
+}
