@@ -61,6 +61,7 @@ deps:
 	@missing=""; \
 	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
 	command -v mariadb >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
+	command -v mbstream >/dev/null 2>&1 || missing="$$missing mariadb-backup"; \
 	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$$missing iproute2"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then echo "missing:$$missing; run as root (or install them) to continue" >&2; exit 1; fi; \
@@ -73,8 +74,9 @@ deps:
 	exit $$rc
 
 # --- bench-clone (internal/clone; owned by the bootstrap work) -------------------
-# Clone throughput of `mmm apply`'s bootstrap (LOAD DATA and INSERT modes) side by
-# side with `mariadb-dump | mariadb` on the same data (1M rows, blobs), in one run,
+# Clone throughput of `mmm apply`'s bootstrap (logical: LOAD DATA and INSERT modes;
+# physical: mariabackup between the agents) side by side with
+# `mariadb-dump | mariadb` on the same data (1M rows, blobs), in one run,
 # on the lab's bare servers (subnet 198.18.8.0/24). Needs root and mariadb-server.
 # MMM_BENCH_VERIFY=1 includes the per-chunk checksums in the clone's time.
 .PHONY: bench-clone

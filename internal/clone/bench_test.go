@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/agent"
 	"github.com/mysql-mmm/mmm/internal/clone"
 	"github.com/mysql-mmm/mmm/internal/lab/labtest"
 )
 
 // BenchmarkClone compares, on the same data and in one run, the logical clone
-// with `mariadb-dump | mariadb` (single transaction, binary log off on the
-// target for both). It needs the lab's bare servers: run it alone
+// and the physical one (mariabackup between the agents) with `mariadb-dump |
+// mariadb` (single transaction, binary log off on the target). It needs the lab's bare servers: run it alone
 // (`make bench-clone`: -run '^$'), not after the integration test.
 //
 // Both are reported in MB/s of the same logical bytes (the clone's count of
@@ -30,7 +31,9 @@ func BenchmarkClone(b *testing.B) {
 	ctx := context.Background()
 
 	verify := os.Getenv("MMM_BENCH_VERIFY") != ""
-	var cloneMBps, insertMBps, dumpMBps float64
+	var cloneMBps, insertMBps, dumpMBps, physicalMBps float64
+	labtest.StartAgents(b)
+	agents := &agent.Client{Cluster: c}
 	for i := 0; i < b.N; i++ {
 		res, err := clone.Clone(ctx, donor, target, clone.Options{Overwrite: true, SkipVerify: !verify})
 		if err != nil {
@@ -54,12 +57,27 @@ func BenchmarkClone(b *testing.B) {
 		took := time.Since(t0)
 		dumpMBps = float64(res.Bytes) / 1e6 / took.Seconds()
 		b.Logf("mariadb-dump | mariadb: %.1f MB in %s = %.1f MB/s", float64(res.Bytes)/1e6, took.Round(time.Millisecond), dumpMBps)
-		mustExec(b, tdb, "SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS bench")
+
+		// The physical method: mariabackup of master1 streamed by its agent
+		// to slave3's, which restarts its server on the copy. Timed from the
+		// request to the answer (restart and replication position included),
+		// over the same logical bytes as the others.
+		t0 = time.Now()
+		pres, err := agents.Clone(ctx, target.Name, donor.Name, true, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		took = time.Since(t0)
+		physicalMBps = float64(res.Bytes) / 1e6 / took.Seconds()
+		b.Logf("physical (mariabackup via the agents): %.1f MB of files streamed, %.1f MB of values in %s = %.1f MB/s", float64(pres.Bytes)/1e6, float64(res.Bytes)/1e6, took.Round(time.Millisecond), physicalMBps)
+		mustExec(b, tdb, "SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS bench", "RESET MASTER", "SET GLOBAL gtid_slave_pos = ''")
 	}
 	b.ReportMetric(insertMBps, "clone_insert_MB/s")
 	b.ReportMetric(cloneMBps, "clone_MB/s")
+	b.ReportMetric(physicalMBps, "physical_MB/s")
 	b.ReportMetric(dumpMBps, "dump_MB/s")
 	b.ReportMetric(cloneMBps/dumpMBps, "speedup")
+	b.ReportMetric(physicalMBps/dumpMBps, "physical_speedup")
 }
 
 // dumpPipe runs mariadb-dump | mariadb with the password in MYSQL_PWD, never
