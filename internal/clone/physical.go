@@ -761,5 +761,8 @@ func (t *tail) String() string {
 	if len(keep) == 0 {
 		return ""
 	}
+	if len(keep) > t.max {
+		keep = keep[len(keep)-t.max:]
+	}
 	return "    " + strings.Join(keep, "\n    ")
 }
