@@ -1,5 +1,5 @@
 # mmm — build, test and demo. `make demo` and `make test` install what is missing
-# (mariadb-server, mariadb-client, iproute2) with apt-get; run them as root.
+# (mariadb-server, mariadb-client, mariadb-backup, iproute2) with apt-get; run them as root.
 
 SHELL     := /bin/bash
 GO        ?= go
