@@ -101,6 +101,8 @@ type Event struct {
 	// hosts a physical copy restarted, planned again. Result is empty then.
 	Round int
 	Plan  *plan.Plan
+	// Note, when set, is a line of its own (the verification of a copy).
+	Note string
 }
 
 // Execute runs the plan. Steps on one host run one after another in plan order;

@@ -164,6 +164,11 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 		if err := r2.Err(); err != nil {
 			return out, err
 		}
+		if out.After.Changes() == 0 {
+			if err := a.verifyCopies(ctx, fresh, out.Live); err != nil {
+				return out, err
+			}
+		}
 	}
 	if n := out.After.Changes(); n > 0 {
 		return out, fmt.Errorf("%w: after every step was applied, mmm plan still finds %d change(s): %s",

@@ -12,8 +12,8 @@ func TestCloneRequestsRefused(t *testing.T) {
 	h := newHarness(t, "slave1") // no Server: the agent cannot restart its server
 	tests := []struct {
 		name, method, path, token, body string
-		code                             int
-		msg                              string
+		code                            int
+		msg                             string
 	}{
 		{"backup without a token", "GET", "/v1/backup", "", "", http.StatusUnauthorized, "missing bearer token"},
 		{"clone with a wrong token", "POST", "/v1/clone", "wrong-token-xyz", `{"cluster":"shop","host":"slave1","donor":"master1"}`, http.StatusUnauthorized, "wrong token"},

@@ -141,6 +141,10 @@ func confirm(in io.Reader, out io.Writer) (bool, error) {
 }
 
 func printProgress(w io.Writer, ev apply.Event) {
+	if ev.Note != "" {
+		fmt.Fprintln(w, ev.Note)
+		return
+	}
 	if ev.Plan != nil {
 		fmt.Fprintf(w, "\nRound %d: %d step(s) for the servers that restarted on their copy:\n", ev.Round, len(ev.Plan.Steps))
 		return

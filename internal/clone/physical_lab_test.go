@@ -6,11 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mysql-mmm/mmm/apply"
 	"github.com/mysql-mmm/mmm/internal/agent"
+	"github.com/mysql-mmm/mmm/internal/clone"
 	"github.com/mysql-mmm/mmm/internal/inspect"
 	"github.com/mysql-mmm/mmm/internal/lab/labtest"
 	"github.com/mysql-mmm/mmm/internal/topology"
@@ -121,6 +123,12 @@ func TestBootstrapPhysical(t *testing.T) {
 		return live
 	}
 	defer a5.DBs.(*apply.Pool).Close()
+	var notes []string
+	a5.Progress = func(e apply.Event) {
+		if e.Note != "" {
+			notes = append(notes, e.Note)
+		}
+	}
 	var datadir string
 	if err := s3.QueryRow("SELECT @@datadir").Scan(&datadir); err != nil {
 		t.Fatal(err)
@@ -183,6 +191,9 @@ func TestBootstrapPhysical(t *testing.T) {
 		if out.After.Changes() != 0 {
 			t.Fatalf("not converged: %+v", out.After.Steps)
 		}
+		if n := strings.Join(notes, "\n"); !strings.Contains(n, "slave3: copy verified: 2") || !strings.Contains(n, "checksums of slave1") {
+			t.Errorf("no verification of the copy against slave1 reported: %q", notes)
+		}
 	})
 
 	t.Run("replicates and equals the writer", func(t *testing.T) {
@@ -214,6 +225,35 @@ func TestBootstrapPhysical(t *testing.T) {
 		}
 		if p := a5.Diff(a5.Inspect(ctx)); p.Changes() != 0 {
 			t.Errorf("plan after the bootstrap has changes: %+v", p.Steps)
+		}
+	})
+
+	t.Run("a differing table is named and the copy marked partial", func(t *testing.T) {
+		// A row changed behind replication's back on slave3 only.
+		mustExec(t, s3, "SET SESSION sql_log_bin = 0", "UPDATE shop.t07 SET n = n + 1 WHERE id = 4242")
+		v, err := clone.VerifyReplicas(ctx, c5.Host("slave1"), c5.Host("slave3"), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Mismatches) != 1 || v.Mismatches[0] != "shop.t07" || v.Tables < 20 {
+			t.Fatalf("verification %+v, want only shop.t07 named among %d+ tables", v, 20)
+		}
+		// Both resumed (the IO thread takes a moment to connect again).
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			lh := inspect.InspectHost(ctx, c5, c5.Host("slave1"), inspect.Options{})
+			if lh.Replica != nil && lh.Replica.Running() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("slave1 does not replicate after the verification: %+v", lh.Replica)
+			}
+		}
+		if err := clone.MarkPartial(ctx, c5.Host("slave3")); err != nil {
+			t.Fatal(err)
+		}
+		p := a5.Diff(a5.Inspect(ctx))
+		if cs := cloneStep(p, "slave3"); cs == nil || !strings.HasPrefix(cs.Change, "partial clone") || cs.Unsafe {
+			t.Errorf("after MarkPartial, want a safe redo of the copy; steps %+v problems %+v", p.Steps, p.Problems)
 		}
 	})
 }

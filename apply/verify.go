@@ -1,0 +1,80 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/clone"
+	"github.com/mysql-mmm/mmm/internal/topology"
+	"github.com/mysql-mmm/mmm/plan"
+)
+
+// verifyCatchUp bounds the wait for the replica that is behind when a copy
+// is verified.
+const verifyCatchUp = 2 * time.Minute
+
+// verifyCopies compares every table of each host the plan gave a mariabackup
+// copy with a replica of the same source, once it replicates
+// (clone.VerifyReplicas): mariabackup checks pages, this checks rows. The
+// reference is the donor when it replicates from the writer, else another
+// slave that does. A copy that differs is marked partial (the next apply
+// redoes it) and the apply fails naming the tables.
+func (a *Applier) verifyCopies(ctx context.Context, p *plan.Plan, live *topology.Live) error {
+	for _, s := range p.Steps {
+		if s.Kind != plan.KindCloneHost || s.Clone == nil || s.Clone.Tool != plan.ToolMariabackup {
+			continue
+		}
+		target := a.Cluster.Host(s.Host)
+		ref := a.reference(s.Host, s.Clone.Donor, live)
+		if ref == nil {
+			a.notify("%s: copy not compared table by table: no replica of %s's source to compare it with (the donor is the writer and no other slave replicates); mariabackup checked every page", s.Host, s.Host)
+			continue
+		}
+		v, err := clone.VerifyReplicas(ctx, ref, target, verifyCatchUp)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Host, err)
+		}
+		if len(v.Mismatches) > 0 {
+			if err := clone.MarkPartial(ctx, target); err != nil {
+				return fmt.Errorf("%s: checksums of %d table(s) differ from %s's (%s), and marking the copy partial failed: %w", s.Host, len(v.Mismatches), ref.Name, strings.Join(v.Mismatches, ", "), err)
+			}
+			return fmt.Errorf("%s: checksums of %d table(s) differ from %s's at %s: %s; the copy is marked partial and the next apply redoes it",
+				s.Host, len(v.Mismatches), ref.Name, v.Position, strings.Join(v.Mismatches, ", "))
+		}
+		a.notify("%s: copy verified: %d table(s) have the checksums of %s at GTID %s (replication paused %s)",
+			s.Host, v.Tables, ref.Name, v.Position, v.Paused.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// reference picks the replica to compare a copy of host with.
+func (a *Applier) reference(host, donor string, live *topology.Live) *topology.Host {
+	source := func(name string) string {
+		lh := live.Hosts[name]
+		if lh == nil || lh.Replica == nil || !lh.Replica.Running() || lh.Replica.LastIOErrno != 0 || lh.Replica.LastSQLErrno != 0 {
+			return ""
+		}
+		return fmt.Sprintf("%s:%d", lh.Replica.SourceHost, lh.Replica.SourcePort)
+	}
+	want := source(host)
+	if want == "" {
+		return nil
+	}
+	if source(donor) == want {
+		return a.Cluster.Host(donor)
+	}
+	for _, h := range a.Cluster.Hosts {
+		if h.Name != host && h.Mode == topology.ModeSlave && source(h.Name) == want {
+			return h
+		}
+	}
+	return nil
+}
+
+func (a *Applier) notify(format string, args ...any) {
+	if a.Progress != nil {
+		a.Progress(Event{Note: fmt.Sprintf(format, args...)})
+	}
+}
