@@ -191,6 +191,7 @@ func TestBootstrapPhysical(t *testing.T) {
 		if out.After.Changes() != 0 {
 			t.Fatalf("not converged: %+v", out.After.Steps)
 		}
+		t.Logf("apply said: %q", notes)
 		if n := strings.Join(notes, "\n"); !strings.Contains(n, "slave3: copy verified: 2") || !strings.Contains(n, "checksums of slave1") {
 			t.Errorf("no verification of the copy against slave1 reported: %q", notes)
 		}
