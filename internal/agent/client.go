@@ -91,35 +91,15 @@ func (c *Client) SetRoles(ctx context.Context, host string, roles []RoleIP, leas
 }
 
 func (c *Client) do(ctx context.Context, host, method, path string, body any) (*Status, error) {
-	base, err := c.URL(host)
-	if err != nil {
-		return nil, err
-	}
-	hc, err := c.client()
-	if err != nil {
-		return nil, fmt.Errorf("agent %s: %w", host, err)
-	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	hc, req, err := c.request(ctx, host, method, path, body)
 	if err != nil {
-		return nil, fmt.Errorf("agent %s: %w", host, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Cluster.Agent.Token.Value())
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		return nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -127,23 +107,58 @@ func (c *Client) do(ctx context.Context, host, method, path string, body any) (*
 		return nil, fmt.Errorf("agent %s: %w", host, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, apiError(host, resp)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: read answer: %w", host, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb errorBody
-		msg := string(bytes.TrimSpace(b))
-		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-			msg = eb.Error
-		}
-		return nil, &APIError{Host: host, StatusCode: resp.StatusCode, Message: msg}
 	}
 	var st Status
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("agent %s: malformed answer: %w", host, err)
 	}
 	return &st, nil
+}
+
+// request builds an authenticated request to host's agent, with body as JSON.
+func (c *Client) request(ctx context.Context, host, method, path string, body any) (*http.Client, *http.Request, error) {
+	base, err := c.URL(host)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc, err := c.client()
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent %s: %w", host, err)
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent %s: %w", host, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Cluster.Agent.Token.Value())
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return hc, req, nil
+}
+
+// apiError reads an answer other than 200 into an *APIError.
+func apiError(host string, resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var eb errorBody
+	msg := string(bytes.TrimSpace(b))
+	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
+		msg = eb.Error
+	}
+	return &APIError{Host: host, StatusCode: resp.StatusCode, Message: msg}
 }
 
 func (c *Client) client() (*http.Client, error) {

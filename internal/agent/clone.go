@@ -224,31 +224,11 @@ func (c *Client) Clone(ctx context.Context, host, donor string, overwrite bool, 
 // the wait for the answer's headers is bounded (by the client's Timeout), the
 // body by ctx alone.
 func (c *Client) stream(ctx context.Context, host, method, path string, body any) (*http.Response, error) {
-	base, err := c.URL(host)
-	if err != nil {
-		return nil, err
-	}
-	hc, err := c.client()
-	if err != nil {
-		return nil, fmt.Errorf("agent %s: %w", host, err)
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = strings.NewReader(string(b))
-	}
 	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	hc, req, err := c.request(ctx, host, method, path, body)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("agent %s: %w", host, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Cluster.Agent.Token.Value())
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		return nil, err
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -268,13 +248,7 @@ func (c *Client) stream(ctx context.Context, host, method, path string, body any
 	if resp.StatusCode != http.StatusOK {
 		defer cancel()
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var eb errorBody
-		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-			msg = eb.Error
-		}
-		return nil, &APIError{Host: host, StatusCode: resp.StatusCode, Message: msg}
+		return nil, apiError(host, resp)
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil

@@ -203,6 +203,27 @@ func checksums(t *testing.T, db *sql.DB, schema string) map[string]string {
 	return out
 }
 
+// equalsWriter waits until slave3 caught up with master1 and checks that it
+// replicates without error and that every table of shop has the writer's
+// checksum.
+func equalsWriter(t *testing.T, c *topology.Cluster, m1, s3 *sql.DB) {
+	t.Helper()
+	waitCaughtUp(t, m1, s3, "slave3")
+	lh := inspect.InspectHost(context.Background(), c, c.Host("slave3"), inspect.Options{})
+	if lh.Replica == nil || !lh.Replica.Running() || lh.Replica.LastSQLErrno != 0 || lh.Replica.LastIOErrno != 0 {
+		t.Fatalf("slave3 replica: %+v", lh.Replica)
+	}
+	want, got := checksums(t, m1, "shop"), checksums(t, s3, "shop")
+	if len(want) < 20 {
+		t.Fatalf("only %d tables on the writer", len(want))
+	}
+	for tbl, sum := range want {
+		if got[tbl] != sum {
+			t.Errorf("table shop.%s: checksum %s on slave3, %s on master1", tbl, got[tbl], sum)
+		}
+	}
+}
+
 func cloneStep(p *plan.Plan, host string) *plan.Step {
 	for i := range p.Steps {
 		if p.Steps[i].Kind == plan.KindCloneHost && p.Steps[i].Host == host {
@@ -293,20 +314,7 @@ func TestBootstrapSlave3(t *testing.T) {
 		if w.written.Load() == 0 {
 			t.Fatal("no writes went on during the clone")
 		}
-		waitCaughtUp(t, m1, s3, "slave3")
-		lh := inspect.InspectHost(ctx, c5, c5.Host("slave3"), inspect.Options{})
-		if lh.Replica == nil || !lh.Replica.Running() || lh.Replica.LastSQLErrno != 0 || lh.Replica.LastIOErrno != 0 {
-			t.Fatalf("slave3 replica: %+v", lh.Replica)
-		}
-		want, got := checksums(t, m1, "shop"), checksums(t, s3, "shop")
-		if len(want) < 20 {
-			t.Fatalf("only %d tables on the writer", len(want))
-		}
-		for tbl, sum := range want {
-			if got[tbl] != sum {
-				t.Errorf("table shop.%s: checksum %s on slave3, %s on master1", tbl, got[tbl], sum)
-			}
-		}
+		equalsWriter(t, c5, m1, s3)
 		var n int
 		if err := s3.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = 'reporting'").Scan(&n); err != nil || n != 1 {
 			t.Errorf("account reporting not copied (%d, %v)", n, err)
