@@ -74,8 +74,11 @@ type Outcome struct {
 	// Second is the plan of the second round, after a physical copy
 	// restarted a server (nil when there was none).
 	Second *plan.Plan
-	After  *plan.Plan // the plan made after the last step: empty when converged
-	Live   *topology.Live
+	// Notes are what apply found worth saying beyond the steps (a copy
+	// verified against a replica, or why it could not be).
+	Notes []string
+	After *plan.Plan // the plan made after the last step: empty when converged
+	Live  *topology.Live
 }
 
 // Changed reports whether any step was applied.
@@ -165,7 +168,7 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 			return out, err
 		}
 		if out.After.Changes() == 0 {
-			if err := a.verifyCopies(ctx, fresh, out.Live); err != nil {
+			if err := a.verifyCopies(ctx, out, fresh, out.Live); err != nil {
 				return out, err
 			}
 		}

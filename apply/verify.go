@@ -21,7 +21,7 @@ const verifyCatchUp = 2 * time.Minute
 // reference is the donor when it replicates from the writer, else another
 // slave that does. A copy that differs is marked partial (the next apply
 // redoes it) and the apply fails naming the tables.
-func (a *Applier) verifyCopies(ctx context.Context, p *plan.Plan, live *topology.Live) error {
+func (a *Applier) verifyCopies(ctx context.Context, out *Outcome, p *plan.Plan, live *topology.Live) error {
 	for _, s := range p.Steps {
 		if s.Kind != plan.KindCloneHost || s.Clone == nil || s.Clone.Tool != plan.ToolMariabackup {
 			continue
@@ -29,7 +29,7 @@ func (a *Applier) verifyCopies(ctx context.Context, p *plan.Plan, live *topology
 		target := a.Cluster.Host(s.Host)
 		ref := a.reference(s.Host, s.Clone.Donor, live)
 		if ref == nil {
-			a.notify("%s: copy not compared table by table: no replica of %s's source to compare it with (the donor is the writer and no other slave replicates); mariabackup checked every page", s.Host, s.Host)
+			a.notify(out, "%s: copy not compared table by table: no replica of %s's source to compare it with (the donor is the writer and no other slave replicates); mariabackup checked every page", s.Host, s.Host)
 			continue
 		}
 		v, err := clone.VerifyReplicas(ctx, ref, target, verifyCatchUp)
@@ -43,7 +43,7 @@ func (a *Applier) verifyCopies(ctx context.Context, p *plan.Plan, live *topology
 			return fmt.Errorf("%s: checksums of %d table(s) differ from %s's at %s: %s; the copy is marked partial and the next apply redoes it",
 				s.Host, len(v.Mismatches), ref.Name, v.Position, strings.Join(v.Mismatches, ", "))
 		}
-		a.notify("%s: copy verified: %d table(s) have the checksums of %s at GTID %s (replication paused %s)",
+		a.notify(out, "%s: copy verified: %d table(s) have the checksums of %s at GTID %s (replication paused %s)",
 			s.Host, v.Tables, ref.Name, v.Position, v.Paused.Round(time.Millisecond))
 	}
 	return nil
@@ -73,8 +73,11 @@ func (a *Applier) reference(host, donor string, live *topology.Live) *topology.H
 	return nil
 }
 
-func (a *Applier) notify(format string, args ...any) {
+// notify reports a line of its own now (Progress) and in the outcome.
+func (a *Applier) notify(out *Outcome, format string, args ...any) {
+	note := fmt.Sprintf(format, args...)
+	out.Notes = append(out.Notes, note)
 	if a.Progress != nil {
-		a.Progress(Event{Note: fmt.Sprintf(format, args...)})
+		a.Progress(Event{Note: note})
 	}
 }

@@ -214,6 +214,7 @@ func (c *ApplyCmd) report(g *Globals, out *apply.Outcome, applyErr error) error 
 			if out.Plan != nil {
 				j.Notes, j.Problems = out.Plan.Notes, out.Plan.Problems
 			}
+			j.Notes = append(j.Notes, out.Notes...)
 			if out.Result != nil {
 				j.Applied, j.Failed, j.NotRun = out.Result.Count(apply.Applied), out.Result.Count(apply.Failed), out.Result.Count(apply.NotRun)
 				j.Duration = out.Result.Duration.String()
