@@ -78,7 +78,8 @@ deps:
 # physical: mariabackup between the agents) side by side with
 # `mariadb-dump | mariadb` on the same data (1M rows, blobs), in one run,
 # on the lab's bare servers (subnet 198.18.8.0/24). Needs root and mariadb-server.
-# MMM_BENCH_VERIFY=1 includes the per-chunk checksums in the clone's time.
+# MMM_BENCH_VERIFY=1 includes the per-chunk checksums in the clone's time;
+# MMM_BENCH_WORKERS=N sets the logical clone's sessions (default 4).
 .PHONY: bench-clone
 bench-clone: deps
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkClone -benchtime 1x ./internal/clone/

@@ -31,23 +31,27 @@ func BenchmarkClone(b *testing.B) {
 	ctx := context.Background()
 
 	verify := os.Getenv("MMM_BENCH_VERIFY") != ""
+	workers, _ := strconv.Atoi(os.Getenv("MMM_BENCH_WORKERS")) // 0: the default (4)
+	if workers <= 0 {
+		workers = 4
+	}
 	var cloneMBps, insertMBps, dumpMBps, physicalMBps float64
 	labtest.StartAgents(b)
 	agents := &agent.Client{Cluster: c}
 	for i := 0; i < b.N; i++ {
-		res, err := clone.Clone(ctx, donor, target, clone.Options{Overwrite: true, SkipVerify: !verify})
+		res, err := clone.Clone(ctx, donor, target, clone.Options{Overwrite: true, SkipVerify: !verify, Workers: workers})
 		if err != nil {
 			b.Fatal(err)
 		}
 		cloneMBps = res.MBps()
-		b.Logf("clone (LOAD DATA, 4 workers, verify=%v): %d rows, %.1f MB in %s = %.1f MB/s", verify, res.Rows, float64(res.Bytes)/1e6, res.Duration.Round(time.Millisecond), cloneMBps)
+		b.Logf("clone (LOAD DATA, %d workers, verify=%v): %d rows, %.1f MB in %s = %.1f MB/s", workers, verify, res.Rows, float64(res.Bytes)/1e6, res.Duration.Round(time.Millisecond), cloneMBps)
 
-		ins, err := clone.Clone(ctx, donor, target, clone.Options{Overwrite: true, SkipVerify: !verify, Insert: true})
+		ins, err := clone.Clone(ctx, donor, target, clone.Options{Overwrite: true, SkipVerify: !verify, Insert: true, Workers: workers})
 		if err != nil {
 			b.Fatal(err)
 		}
 		insertMBps = ins.MBps()
-		b.Logf("clone (INSERT, 4 workers, verify=%v): %.1f MB in %s = %.1f MB/s", verify, float64(ins.Bytes)/1e6, ins.Duration.Round(time.Millisecond), insertMBps)
+		b.Logf("clone (INSERT, %d workers, verify=%v): %.1f MB in %s = %.1f MB/s", workers, verify, float64(ins.Bytes)/1e6, ins.Duration.Round(time.Millisecond), insertMBps)
 
 		mustExec(b, tdb, "SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS bench")
 		t0 := time.Now()
