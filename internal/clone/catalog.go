@@ -18,15 +18,21 @@ type catalog struct {
 	skipped  []string // objects not copied (sequences, system-versioned tables), for the log
 }
 
-const notSystem = "NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', '" + MarkerSchema + "')"
+// notSystem is the condition on a schema column that leaves out the
+// server's own schemas, the marker, and directories of the data directory
+// that are no databases (MariaDB lists lost+found of a mount point as
+// #mysql50#lost+found); see topology.IsServerSchema.
+func notSystem(col string) string {
+	return col + " NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', '" + MarkerSchema + "') AND " + col + " NOT LIKE '#mysql50#%'"
+}
 
 func readCatalog(ctx context.Context, q *sql.Conn) (*catalog, error) {
 	cat := &catalog{}
 	var err error
-	if cat.schemas, err = queryStrings(ctx, q, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME "+notSystem+" ORDER BY SCHEMA_NAME"); err != nil {
+	if cat.schemas, err = queryStrings(ctx, q, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE "+notSystem("SCHEMA_NAME")+" ORDER BY SCHEMA_NAME"); err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA "+notSystem+" ORDER BY TABLE_SCHEMA, TABLE_NAME")
+	rows, err := q.QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0) FROM information_schema.TABLES WHERE "+notSystem("TABLE_SCHEMA")+" ORDER BY TABLE_SCHEMA, TABLE_NAME")
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +60,7 @@ func readCatalog(ctx context.Context, q *sql.Conn) (*catalog, error) {
 		return nil, err
 	}
 
-	rows, err = q.QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_KEY, IS_GENERATED FROM information_schema.COLUMNS WHERE TABLE_SCHEMA "+notSystem+" ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION")
+	rows, err = q.QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_KEY, IS_GENERATED FROM information_schema.COLUMNS WHERE "+notSystem("TABLE_SCHEMA")+" ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION")
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +98,7 @@ func readCatalog(ctx context.Context, q *sql.Conn) (*catalog, error) {
 		}
 	}
 
-	rows, err = q.QueryContext(ctx, "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA "+notSystem+" ORDER BY 1, 2")
+	rows, err = q.QueryContext(ctx, "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE "+notSystem("ROUTINE_SCHEMA")+" ORDER BY 1, 2")
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +111,7 @@ func readCatalog(ctx context.Context, q *sql.Conn) (*catalog, error) {
 		cat.routines = append(cat.routines, r)
 	}
 	rows.Close()
-	rows, err = q.QueryContext(ctx, "SELECT TRIGGER_SCHEMA, TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA "+notSystem+" ORDER BY 1, 2")
+	rows, err = q.QueryContext(ctx, "SELECT TRIGGER_SCHEMA, TRIGGER_NAME FROM information_schema.TRIGGERS WHERE "+notSystem("TRIGGER_SCHEMA")+" ORDER BY 1, 2")
 	if err != nil {
 		return nil, err
 	}

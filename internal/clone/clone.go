@@ -72,10 +72,10 @@ const MarkerSchema = "mmm_clone"
 // partial clone and Overwrite is not set.
 var ErrTargetNotEmpty = errors.New("the target holds data")
 
-// systemSchemas are never copied nor dropped.
-var systemSchemas = map[string]bool{
-	"mysql": true, "information_schema": true, "performance_schema": true, "sys": true,
-	MarkerSchema: true,
+// notCopied: the schemas a clone never copies nor drops, the server's own
+// (topology.IsServerSchema) and the marker.
+func notCopied(name string) bool {
+	return name == MarkerSchema || topology.IsServerSchema(name)
 }
 
 // Options tune a clone.
@@ -340,7 +340,7 @@ func (c *cloner) prepareTarget(ctx context.Context, ddl *sql.Conn) error {
 	for _, s := range schemas {
 		if s == MarkerSchema {
 			partial = true
-		} else if !systemSchemas[strings.ToLower(s)] {
+		} else if !notCopied(s) {
 			user = append(user, s)
 		}
 	}

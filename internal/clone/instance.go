@@ -250,7 +250,7 @@ func userSchemas(schemas []string) (user []string, partial bool) {
 	for _, s := range schemas {
 		if s == MarkerSchema {
 			partial = true
-		} else if !systemSchemas[strings.ToLower(s)] {
+		} else if !notCopied(s) {
 			user = append(user, s)
 		}
 	}

@@ -129,7 +129,7 @@ func (s *LocalServer) inspect(ctx context.Context, db *sql.DB) (*serverInfo, err
 	for _, sc := range schemas {
 		if sc == MarkerSchema {
 			in.partial = true
-		} else if !systemSchemas[strings.ToLower(sc)] {
+		} else if !notCopied(sc) {
 			in.userSchema = append(in.userSchema, sc)
 		}
 	}

@@ -95,7 +95,7 @@ func VerifyReplicas(ctx context.Context, reference, target *topology.Host, catch
 		v.Position = rs
 	}
 
-	tables, err := queryStrings(ctx, ref, "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', ?)", MarkerSchema)
+	tables, err := queryStrings(ctx, ref, "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND "+notSystem("TABLE_SCHEMA"))
 	if err != nil {
 		return nil, fail("list tables: %v", err)
 	}

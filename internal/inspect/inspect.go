@@ -131,11 +131,6 @@ func (q querier) column(ctx context.Context, query string) ([]string, error) {
 	return out, rs.Err()
 }
 
-// systemSchemas are not user data (MariaDB and MySQL).
-var systemSchemas = map[string]bool{
-	"mysql": true, "information_schema": true, "performance_schema": true, "sys": true,
-}
-
 func inspectHost(ctx context.Context, c *topology.Cluster, h *topology.Host, t conn.Timeouts, lh *topology.LiveHost) error {
 	db, err := conn.Open(ctx, h, t)
 	if err != nil {
@@ -171,7 +166,7 @@ func inspectHost(ctx context.Context, c *topology.Cluster, h *topology.Host, t c
 		return fmt.Errorf("list databases: %w", err)
 	}
 	for _, s := range schemas {
-		if !systemSchemas[strings.ToLower(s)] {
+		if !topology.IsServerSchema(s) {
 			lh.UserSchemas = append(lh.UserSchemas, s)
 		}
 	}

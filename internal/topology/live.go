@@ -1,5 +1,7 @@
 package topology
 
+import "strings"
+
 // Live is what inspection saw on the servers, in the same vocabulary as Cluster.
 type Live struct {
 	// Hosts by host name; every declared host has an entry, reachable or not.
@@ -123,4 +125,17 @@ type LiveUser struct {
 	Plugin   string
 	// Grants, normalised as in Grant (one entry per object).
 	Grants []Grant
+}
+
+// IsServerSchema reports whether a name SHOW DATABASES lists is the
+// server's own rather than user data: the system schemas, and directories
+// of the data directory that are no databases (MariaDB and MySQL 5.x list a
+// mount point's lost+found as "#mysql50#lost+found"). An empty server shows
+// only these, so they never make a new slave look like it holds data.
+func IsServerSchema(name string) bool {
+	switch strings.ToLower(name) {
+	case "mysql", "information_schema", "performance_schema", "sys":
+		return true
+	}
+	return strings.HasPrefix(name, "#mysql50#")
 }

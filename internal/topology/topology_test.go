@@ -71,3 +71,15 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Errorf("Value() = %q", s.Value())
 	}
 }
+
+func TestIsServerSchema(t *testing.T) {
+	for name, want := range map[string]bool{
+		"mysql": true, "INFORMATION_SCHEMA": true, "performance_schema": true, "sys": true,
+		"#mysql50#lost+found": true, // a mount point's lost+found in the data directory
+		"shop":                false, "mmm_clone": false, "sysadmin": false, "lost+found": false,
+	} {
+		if got := IsServerSchema(name); got != want {
+			t.Errorf("IsServerSchema(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
