@@ -7,12 +7,14 @@ package clone
 // end), so it runs at disk and network speed and the target gets exactly the
 // donor's pages, accounts included.
 //
-// On the target, the stream is extracted and prepared in a directory beside
-// the data directory while the target's server keeps running; only then is
-// the server stopped, the directories swapped, and the server started on the
-// copy. An interrupted copy therefore leaves the target as it was. The swap
-// is journalled in the agent's state dir, so an agent killed in the middle
-// puts the server back on its feet when it starts again (Recover).
+// On the target, the stream is extracted and prepared in <datadir>/.mmm-clone
+// while the target's server keeps running (inside the data directory: the
+// same file system, also when it is a mount point); only then is the server
+// stopped, its files moved into <datadir>/.mmm-old and the copy's into the
+// data directory, and the server started on the copy. An interrupted copy
+// therefore leaves the target as it was. The swap is journalled in the
+// agent's state dir, so an agent killed in the middle puts the server's own
+// files back and starts it when it starts again (Recover).
 
 import (
 	"bufio"
@@ -86,6 +88,38 @@ type journal struct {
 	Work    string    `json:"work"` // the prepared copy
 	Old     string    `json:"old"`  // where the server's own data goes
 	Started time.Time `json:"started"`
+	// Phase is how far the swap got: "out" while the server's own files
+	// move into Old, "in" while the copy's move into the data directory.
+	Phase string `json:"phase"`
+}
+
+// The swap's directories, inside the data directory; they and lost+found
+// stay where they are when the data directory's entries move.
+const (
+	workDir   = ".mmm-clone"
+	oldDir    = ".mmm-old"
+	failedDir = ".mmm-failed"
+)
+
+func swapKeeps(name string) bool {
+	return name == workDir || name == oldDir || name == failedDir || name == "lost+found"
+}
+
+// moveEntries moves the entries of from (but those swapKeeps names) into to.
+func moveEntries(from, to string) error {
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if swapKeeps(e.Name()) {
+			continue
+		}
+		if err := os.Rename(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const journalFile = "clone-swap.json"
@@ -333,8 +367,12 @@ func (s *LocalServer) Restore(ctx context.Context, donor string, src BackupSourc
 	if !ok {
 		return nil, fail("cannot read the owner of %s", in.datadir)
 	}
-	work, old := in.datadir+".mmm-clone", in.datadir+".mmm-old"
-	for _, dir := range []string{work, old} {
+	// Inside the data directory: the same file system (often a mount point
+	// of its own, which cannot be renamed), and no write access to its
+	// parent needed. The server lists them as #mysql50# names, which are no
+	// user schemas (topology.IsServerSchema).
+	work, old := filepath.Join(in.datadir, workDir), filepath.Join(in.datadir, oldDir)
+	for _, dir := range []string{work, old, filepath.Join(in.datadir, failedDir)} {
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, fail("remove the leftover %s: %v", dir, err)
 		}
@@ -381,7 +419,7 @@ func (s *LocalServer) Restore(ctx context.Context, donor string, src BackupSourc
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.startTimeout()+5*time.Minute)
 	defer cancel()
 	progress(PhysicalEvent{Phase: "restart", Bytes: n})
-	j := journal{Datadir: in.datadir, Work: work, Old: old, Started: time.Now()}
+	j := journal{Datadir: in.datadir, Work: work, Old: old, Started: time.Now(), Phase: "out"}
 	if err := s.writeJournal(&j); err != nil {
 		return nil, fail("%v", err)
 	}
@@ -531,51 +569,77 @@ func (s *LocalServer) writeJournal(j *journal) error {
 	return os.Rename(tmp, filepath.Join(s.stateDir(), journalFile))
 }
 
-// swap stops the server, puts the copy in place of the data directory and
-// starts it. If the server does not come up on the copy, the old data goes
-// back and the server is started on it again.
+// swap stops the server, puts the copy in place of the data directory's
+// files and starts it. If the server does not come up on the copy, its own
+// files go back and it is started on them again.
 func (s *LocalServer) swap(ctx context.Context, j *journal) error {
 	if err := s.stopServer(ctx); err != nil {
 		// Still running on its own data: nothing moved.
 		return err
 	}
-	if err := os.Rename(j.Datadir, j.Old); err != nil {
-		return errors.Join(fmt.Errorf("move the data directory aside: %w", err), s.startServer(ctx))
+	if err := os.Mkdir(j.Old, 0o700); err != nil {
+		return errors.Join(fmt.Errorf("make %s: %w", j.Old, err), s.startServer(ctx))
 	}
-	if err := os.Rename(j.Work, j.Datadir); err != nil {
-		return errors.Join(fmt.Errorf("put the copy in place: %w", err), s.rollback(ctx, j))
+	if err := moveEntries(j.Datadir, j.Old); err != nil {
+		return errors.Join(fmt.Errorf("move the server's files aside: %w", err), s.undo(ctx, j))
+	}
+	j.Phase = "in"
+	if err := s.writeJournal(j); err != nil {
+		return errors.Join(err, s.undo(ctx, j))
+	}
+	if err := moveEntries(j.Work, j.Datadir); err != nil {
+		return errors.Join(fmt.Errorf("put the copy in place: %w", err), s.undo(ctx, j))
 	}
 	if err := s.startServer(ctx); err != nil {
-		return errors.Join(fmt.Errorf("the server does not start on the copy: %w", err), s.rollback(ctx, j))
+		return errors.Join(fmt.Errorf("the server does not start on the copy: %w", err), s.undo(ctx, j))
 	}
+	_ = os.Remove(j.Work) // empty now
 	return nil
 }
 
-// rollback puts the server's own data back and starts it; the copy is kept
-// beside it as <datadir>.mmm-failed for a look.
-func (s *LocalServer) rollback(ctx context.Context, j *journal) error {
+// undo puts the server's own files back (from any point of the swap, as
+// the journal's phase says) and starts it. The copy's files go back into
+// the work directory, or into .mmm-failed when the server did not start on
+// them, for a look.
+func (s *LocalServer) undo(ctx context.Context, j *journal) error {
 	_ = s.stopServer(ctx)
-	if _, err := os.Stat(j.Datadir); err == nil {
-		failed := j.Datadir + ".mmm-failed"
-		os.RemoveAll(failed)
-		if err := os.Rename(j.Datadir, failed); err != nil {
+	if j.Phase == "in" {
+		// The data directory holds (part of) the copy.
+		back := j.Work
+		if _, err := os.Stat(back); err != nil {
+			back = filepath.Join(j.Datadir, failedDir)
+			if err := os.Mkdir(back, 0o700); err != nil {
+				return fmt.Errorf("roll back: %w", err)
+			}
+		}
+		if err := moveEntries(j.Datadir, back); err != nil {
+			return fmt.Errorf("roll back: move the copy out of %s: %w", j.Datadir, err)
+		}
+		// From here on only the server's own files move: a retry after a
+		// crash must not take them for the copy's.
+		j.Phase = "out"
+		if err := s.writeJournal(j); err != nil {
 			return fmt.Errorf("roll back: %w", err)
 		}
 	}
-	if err := os.Rename(j.Old, j.Datadir); err != nil {
-		return fmt.Errorf("roll back: put %s back: %w", j.Old, err)
+	if err := moveEntries(j.Old, j.Datadir); err != nil {
+		return fmt.Errorf("roll back: put the server's files back from %s: %w", j.Old, err)
 	}
+	_ = os.Remove(j.Old)
 	if err := s.startServer(ctx); err != nil {
 		return fmt.Errorf("roll back: %w", err)
 	}
 	_ = os.Remove(filepath.Join(s.stateDir(), journalFile))
-	return errors.New("the server runs on its own data again")
+	return errRolledBack
 }
 
-// Recover finishes a swap an earlier agent left half done (it was killed
-// between stopping the server and starting it): the server's own data goes
-// back if the copy was not in place yet, and the server is started. A copy
-// in place still holds the marker, so the next apply redoes the clone.
+// errRolledBack: the swap was undone and the server runs on its own files.
+var errRolledBack = errors.New("the server runs on its own data again")
+
+// Recover undoes a swap an earlier agent left half done (it was killed
+// between stopping the server and starting it): the server's own files go
+// back and the server is started. The next apply finds the target as it was
+// before the copy and copies again.
 func (s *LocalServer) Recover(ctx context.Context) error {
 	b, err := os.ReadFile(filepath.Join(s.stateDir(), journalFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -588,18 +652,20 @@ func (s *LocalServer) Recover(ctx context.Context) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return fmt.Errorf("swap journal %s: %w", filepath.Join(s.stateDir(), journalFile), err)
 	}
-	s.log().Warn("clone: an earlier agent stopped in the middle of a swap; recovering", "datadir", j.Datadir)
-	if _, err := os.Stat(j.Datadir); errors.Is(err, os.ErrNotExist) {
-		if err := os.Rename(j.Old, j.Datadir); err != nil {
-			return fmt.Errorf("recover the data directory from %s: %w", j.Old, err)
+	s.log().Warn("clone: an earlier agent stopped in the middle of a swap; putting the server's own files back", "datadir", j.Datadir, "phase", j.Phase)
+	if _, err := os.Stat(j.Old); err != nil {
+		// Killed before anything moved: only the start is missing.
+		if !s.answers(ctx) {
+			if err := s.startServer(ctx); err != nil {
+				return fmt.Errorf("recover: %w", err)
+			}
 		}
+		return os.Remove(filepath.Join(s.stateDir(), journalFile))
 	}
-	if !s.answers(ctx) {
-		if err := s.startServer(ctx); err != nil {
-			return fmt.Errorf("recover: %w", err)
-		}
+	if err := s.undo(ctx, &j); !errors.Is(err, errRolledBack) {
+		return err
 	}
-	return os.Remove(filepath.Join(s.stateDir(), journalFile))
+	return nil
 }
 
 func (s *LocalServer) stopServer(ctx context.Context) error {

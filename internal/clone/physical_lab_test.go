@@ -151,7 +151,7 @@ func TestBootstrapPhysical(t *testing.T) {
 	if err := s3.QueryRow("SELECT @@datadir").Scan(&datadir); err != nil {
 		t.Fatal(err)
 	}
-	work := filepath.Clean(datadir) + ".mmm-clone"
+	work := filepath.Join(datadir, ".mmm-clone")
 	// A data directory on a mount point of its own has lost+found, which the
 	// server lists as a database (#mysql50#lost+found): still an empty server.
 	if err := os.MkdirAll(filepath.Join(datadir, "lost+found"), 0o700); err != nil {
@@ -241,7 +241,10 @@ func TestBootstrapPhysical(t *testing.T) {
 		if err := s3.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'mmm_clone'").Scan(&marker); err != nil || marker != 0 {
 			t.Errorf("the marker schema is still on slave3 (%d, %v)", marker, err)
 		}
-		if _, err := os.Stat(filepath.Clean(datadir) + ".mmm-old"); !os.IsNotExist(err) {
+		if _, err := os.Stat(work); !os.IsNotExist(err) {
+			t.Errorf("the work directory %s is still there (%v)", work, err)
+		}
+		if _, err := os.Stat(filepath.Join(datadir, ".mmm-old")); !os.IsNotExist(err) {
 			t.Errorf("slave3's old data directory is still there (%v)", err)
 		}
 		if p := a5.Diff(a5.Inspect(ctx)); p.Changes() != 0 {

@@ -105,36 +105,48 @@ func TestTail(t *testing.T) {
 	}
 }
 
-// An agent killed between stopping its server and starting it again: the
-// next one puts the server's own data back and runs the start command.
+// An agent killed between stopping its server and starting it again, in
+// the middle of moving the copy in: the next one moves the copy's files back
+// out, puts the server's own files back and runs the start command.
 func TestRecoverPutsTheDataBack(t *testing.T) {
-	dir := t.TempDir()
-	datadir, old := filepath.Join(dir, "data"), filepath.Join(dir, "data.mmm-old")
-	if err := os.MkdirAll(filepath.Join(old, "mysql"), 0o750); err != nil {
+	datadir := t.TempDir()
+	work, old := filepath.Join(datadir, workDir), filepath.Join(datadir, oldDir)
+	for _, dir := range []string{filepath.Join(old, "mysql"), work, filepath.Join(datadir, "lost+found")} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Part of the copy already moved in.
+	if err := os.WriteFile(filepath.Join(datadir, "ibdata1"), []byte("copy"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	started := filepath.Join(dir, "started")
+	started := filepath.Join(t.TempDir(), "started")
 	s := &LocalServer{
 		// Nothing listens on port 1: the server "does not answer", so the
 		// start command runs and the wait for SQL gives up quickly.
 		Host:         &topology.Host{Name: "slave3", Address: "127.0.0.1", Port: 1, Admin: topology.Account{User: "root", Password: topology.NewSecret("x", "test")}},
 		StartCommand: "touch " + started,
 		StopCommand:  "true",
-		StateDir:     filepath.Join(dir, "state"),
+		StateDir:     filepath.Join(t.TempDir(), "state"),
 		StartTimeout: 300 * time.Millisecond,
 	}
-	if err := s.writeJournal(&journal{Datadir: datadir, Work: datadir + ".mmm-clone", Old: old, Started: time.Now()}); err != nil {
+	if err := s.writeJournal(&journal{Datadir: datadir, Work: work, Old: old, Started: time.Now(), Phase: "in"}); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Recover(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "does not answer SQL") {
 		t.Errorf("Recover = %v, want the server not answering", err)
 	}
-	if _, err := os.Stat(filepath.Join(datadir, "mysql")); err != nil {
-		t.Errorf("the data directory was not put back: %v", err)
-	}
-	if _, err := os.Stat(started); err != nil {
-		t.Errorf("the start command did not run: %v", err)
+	for path, want := range map[string]bool{
+		filepath.Join(datadir, "mysql"):      true,  // the server's own files are back
+		filepath.Join(datadir, "ibdata1"):    false, // the copy's are out
+		filepath.Join(work, "ibdata1"):       true,
+		filepath.Join(datadir, "lost+found"): true,
+		started:                              true, // the start command ran
+	} {
+		if _, err := os.Stat(path); (err == nil) != want {
+			t.Errorf("%s exists = %v, want %v", path, err == nil, want)
+		}
 	}
 	// The journal stays until the server runs, so the next start tries again.
 	if _, err := os.Stat(filepath.Join(s.StateDir, journalFile)); err != nil {
