@@ -3,6 +3,8 @@ package clone_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"database/sql"
 	"io/fs"
 	"os"
@@ -278,6 +280,45 @@ func TestBootstrapPhysical(t *testing.T) {
 		p := a5.Diff(a5.Inspect(ctx))
 		if cs := cloneStep(p, "slave3"); cs == nil || !strings.HasPrefix(cs.Change, "partial clone") || cs.Unsafe {
 			t.Errorf("after MarkPartial, want a safe redo of the copy; steps %+v problems %+v", p.Steps, p.Problems)
+		}
+	})
+
+	t.Run("a copy the server does not start on is rolled back", func(t *testing.T) {
+		// slave3 is a partial clone now (above). Its start command fails
+		// once, right after the swap: the server must come back on its own
+		// files, and the copy must be out of the way.
+		sc, err := l.ServerControl("slave3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		flag := filepath.Join(t.TempDir(), "fail-next-start")
+		if err := os.WriteFile(flag, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ns := l.Namespace("slave3")
+		srv := &clone.LocalServer{
+			Host:         c5.Host("slave3"),
+			StartCommand: fmt.Sprintf(`if [ -e %q ]; then rm -f %q; echo refusing to start; exit 1; fi; ip netns exec %s sh -c '%s'`, flag, flag, ns, sc.Start),
+			StopCommand:  sc.Stop,
+			DefaultsFile: sc.DefaultsFile,
+			StateDir:     t.TempDir(),
+			StartTimeout: time.Minute,
+		}
+		src := func(ctx context.Context) (io.ReadCloser, int64, error) { return agents.Backup(ctx, "slave1") }
+		_, err = srv.Restore(ctx, "slave1", src, false, nil)
+		if err == nil || !strings.Contains(err.Error(), "does not start on the copy") || !strings.Contains(err.Error(), "runs on its own data again") {
+			t.Fatalf("Restore = %v, want a rollback", err)
+		}
+		t.Logf("Restore: %v", err)
+		var marker int
+		if err := s3.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'mmm_clone'").Scan(&marker); err != nil || marker != 1 {
+			t.Errorf("slave3 is not back on its own files (a partial clone with the marker): %d, %v", marker, err)
+		}
+		if _, err := os.Stat(filepath.Join(datadir, ".mmm-old")); !os.IsNotExist(err) {
+			t.Errorf(".mmm-old is still there after the rollback (%v)", err)
+		}
+		if _, err := os.Stat(filepath.Join(srv.StateDir, "clone-swap.json")); !os.IsNotExist(err) {
+			t.Errorf("the swap journal is still there after the rollback (%v)", err)
 		}
 	})
 }

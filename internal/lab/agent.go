@@ -112,22 +112,40 @@ func (l *Lab) startAgent(ctx context.Context, host string, cmd *exec.Cmd) (int, 
 // servers are no system service. Stop waits until the process is gone; start
 // detaches the server like the lab does, with its output in mariadbd.out.
 func (l *Lab) agentServerEnv(host string) ([]string, error) {
-	h := l.desiredState().host(host)
-	if h == nil {
-		return nil, fmt.Errorf("lab %s has no host %q", l.id, host)
-	}
-	bin, err := findProgram("mariadbd")
+	sc, err := l.ServerControl(host)
 	if err != nil {
 		return nil, err
 	}
-	pidFile := filepath.Join(h.Dir, "mariadb.pid")
-	stop := fmt.Sprintf(`pid=$(cat %[1]q 2>/dev/null) || exit 0; kill "$pid" 2>/dev/null || exit 0; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done`, pidFile)
-	start := fmt.Sprintf(`setsid %q --defaults-file=%q >>%q 2>&1 </dev/null &`, bin, h.DefaultsFile, filepath.Join(h.Dir, "mariadbd.out"))
 	return []string{
-		"MMM_AGENT_SERVER_STOP=" + stop,
-		"MMM_AGENT_SERVER_START=" + start,
-		"MMM_AGENT_SERVER_DEFAULTS_FILE=" + h.DefaultsFile,
-		"MMM_AGENT_STATE_DIR=" + filepath.Join(h.Dir, "agent-state"),
+		"MMM_AGENT_SERVER_STOP=" + sc.Stop,
+		"MMM_AGENT_SERVER_START=" + sc.Start,
+		"MMM_AGENT_SERVER_DEFAULTS_FILE=" + sc.DefaultsFile,
+		"MMM_AGENT_STATE_DIR=" + filepath.Join(l.dir, host, "agent-state"),
+	}, nil
+}
+
+// ServerCommands are the shell commands that stop and start a lab host's
+// server from inside its namespace, and its option file.
+type ServerCommands struct {
+	Start, Stop, DefaultsFile string
+}
+
+// ServerControl says how to stop and start host's server (what its agent
+// is given for the physical clone).
+func (l *Lab) ServerControl(host string) (ServerCommands, error) {
+	h := l.desiredState().host(host)
+	if h == nil {
+		return ServerCommands{}, fmt.Errorf("lab %s has no host %q", l.id, host)
+	}
+	bin, err := findProgram("mariadbd")
+	if err != nil {
+		return ServerCommands{}, err
+	}
+	pidFile := filepath.Join(h.Dir, "mariadb.pid")
+	return ServerCommands{
+		Stop:         fmt.Sprintf(`pid=$(cat %[1]q 2>/dev/null) || exit 0; kill "$pid" 2>/dev/null || exit 0; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done`, pidFile),
+		Start:        fmt.Sprintf(`setsid %q --defaults-file=%q >>%q 2>&1 </dev/null &`, bin, h.DefaultsFile, filepath.Join(h.Dir, "mariadbd.out")),
+		DefaultsFile: h.DefaultsFile,
 	}, nil
 }
 
