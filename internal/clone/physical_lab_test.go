@@ -3,9 +3,9 @@ package clone_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
-	"database/sql"
 	"io/fs"
 	"os"
 	"os/exec"
