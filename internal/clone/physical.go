@@ -425,6 +425,9 @@ func (s *LocalServer) Restore(ctx context.Context, donor string, src BackupSourc
 	}
 	swapped = true
 	if err := s.swap(sctx, &j); err != nil {
+		if _, statErr := os.Stat(old); errors.Is(statErr, os.ErrNotExist) {
+			swapped = false // nothing moved: the copy goes
+		}
 		return nil, fail("%v", err)
 	}
 	if err := os.Remove(filepath.Join(s.stateDir(), journalFile)); err != nil {
@@ -573,11 +576,17 @@ func (s *LocalServer) writeJournal(j *journal) error {
 // files and starts it. If the server does not come up on the copy, its own
 // files go back and it is started on them again.
 func (s *LocalServer) swap(ctx context.Context, j *journal) error {
+	nothingMoved := func() { _ = os.Remove(filepath.Join(s.stateDir(), journalFile)) }
 	if err := s.stopServer(ctx); err != nil {
-		// Still running on its own data: nothing moved.
+		// Still running on its own data (or a stop half done: start it).
+		nothingMoved()
+		if !s.answers(ctx) {
+			return errors.Join(err, s.startServer(ctx))
+		}
 		return err
 	}
 	if err := os.Mkdir(j.Old, 0o700); err != nil {
+		nothingMoved()
 		return errors.Join(fmt.Errorf("make %s: %w", j.Old, err), s.startServer(ctx))
 	}
 	if err := moveEntries(j.Datadir, j.Old); err != nil {
@@ -599,8 +608,9 @@ func (s *LocalServer) swap(ctx context.Context, j *journal) error {
 
 // undo puts the server's own files back (from any point of the swap, as
 // the journal's phase says) and starts it. The copy's files go back into
-// the work directory, or into .mmm-failed when the server did not start on
-// them, for a look.
+// the work directory (Restore then removes it; the server's error log says
+// why it did not start), or into .mmm-failed when there is none (a
+// recovery), where the next copy removes them.
 func (s *LocalServer) undo(ctx context.Context, j *journal) error {
 	_ = s.stopServer(ctx)
 	if j.Phase == "in" {

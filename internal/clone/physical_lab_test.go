@@ -314,8 +314,10 @@ func TestBootstrapPhysical(t *testing.T) {
 		if err := s3.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'mmm_clone'").Scan(&marker); err != nil || marker != 1 {
 			t.Errorf("slave3 is not back on its own files (a partial clone with the marker): %d, %v", marker, err)
 		}
-		if _, err := os.Stat(filepath.Join(datadir, ".mmm-old")); !os.IsNotExist(err) {
-			t.Errorf(".mmm-old is still there after the rollback (%v)", err)
+		for _, dir := range []string{".mmm-old", ".mmm-clone"} {
+			if _, err := os.Stat(filepath.Join(datadir, dir)); !os.IsNotExist(err) {
+				t.Errorf("%s is still there after the rollback (%v)", dir, err)
+			}
 		}
 		if _, err := os.Stat(filepath.Join(srv.StateDir, "clone-swap.json")); !os.IsNotExist(err) {
 			t.Errorf("the swap journal is still there after the rollback (%v)", err)
