@@ -407,7 +407,7 @@ func (s *LocalServer) Restore(ctx context.Context, donor string, src BackupSourc
 		return nil, fail("%v", err)
 	}
 	// The marker: until the replication position is set, the copy is partial.
-	if err := os.Mkdir(filepath.Join(work, MarkerSchema), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Join(work, MarkerSchema), 0o750); err != nil {
 		return nil, fail("create the marker: %v", err)
 	}
 	if err := chownTree(work, int(owner.Uid), int(owner.Gid)); err != nil {
