@@ -287,6 +287,31 @@ func TestWatchLab(t *testing.T) {
 		k.waitFor(10*time.Second, "readers balanced again", func(r watch.Report) bool {
 			return state(r, "slave2") == watch.Online && len(roles(r, "slave1")) == 1 && len(roles(r, "slave2")) == 1
 		})
+		// The writer set offline hands its role to the other master first
+		// (MMM's set_offline); back online it stays a standby (no fail_back).
+		time.Sleep(1100 * time.Millisecond) // the writer VIP's last move is past the neighbours' ARP lock time
+		if out, err := mmm("set-offline", "master1"); err != nil || !strings.Contains(out, "ADMIN_OFFLINE") {
+			t.Fatalf("mmm set-offline master1 (the writer): %v\n%s", err, out)
+		}
+		k.waitFor(10*time.Second, "master2 writes, master1 ADMIN_OFFLINE without roles", func(r watch.Report) bool {
+			return r.Writer == "master2" && state(r, "master1") == watch.AdminOffline && len(roles(r, "master1")) == 0 && len(roles(r, "master2")) == 1
+		})
+		if id := serverIDVia(c, writerVIP); id != c.ServerIDFor(c.Host("master2")) {
+			t.Fatalf("after set-offline of the writer the writer VIP reaches server_id %d, want master2's", id)
+		}
+		if out, err := mmm("set-online", "master1"); err != nil || !strings.Contains(out, "ONLINE") {
+			t.Fatalf("mmm set-online master1: %v\n%s", err, out)
+		}
+		k.waitFor(10*time.Second, "master1 ONLINE as the standby", func(r watch.Report) bool {
+			return state(r, "master1") == watch.Online && r.Writer == "master2"
+		})
+		time.Sleep(1100 * time.Millisecond)
+		if out, err := mmm("move-role", "writer", "master1"); err != nil {
+			t.Fatalf("mmm move-role writer master1: %v\n%s", err, out)
+		}
+		k.waitFor(10*time.Second, "master1 writes again", func(r watch.Report) bool {
+			return r.Writer == "master1" && len(roles(r, "master1")) == 1
+		})
 		if out, err := mmm("move-role", "writer", "nosuchhost"); err == nil || !strings.Contains(out, "not a host of role") {
 			t.Fatalf("mmm move-role to an unknown host: %v\n%s", err, out)
 		}
@@ -296,16 +321,27 @@ func TestWatchLab(t *testing.T) {
 		if out, err := mmm("mode", "active"); err != nil {
 			t.Fatalf("mmm mode active: %v\n%s", err, out)
 		}
-		resp, err := http.Get("http://" + c.Monitor.Listen + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, want := range []string{`mmm_host_state{host="master1",state="ONLINE"} 1`, "mmm_check_latency_seconds_bucket", `mmm_writer{host="master1"} 1`, "mmm_replication_lag_seconds"} {
-			if !strings.Contains(string(body), want) {
-				t.Errorf("/metrics lacks %s", want)
+		// The gauges follow the checks: give them a few periods after the moves.
+		var missing []string
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			resp, err := http.Get("http://" + c.Monitor.Listen + "/metrics")
+			if err != nil {
+				t.Fatal(err)
 			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			missing = nil
+			for _, want := range []string{`mmm_host_state{host="master1",state="ONLINE"} 1`, "mmm_check_latency_seconds_bucket", `mmm_writer{host="master1"} 1`, "mmm_replication_lag_seconds"} {
+				if !strings.Contains(string(body), want) {
+					missing = append(missing, want)
+				}
+			}
+			if len(missing) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		for _, want := range missing {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	})
 

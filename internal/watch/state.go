@@ -135,7 +135,9 @@ func (m *Machine) Step(now time.Time, in map[string]Input, activeMaster string) 
 
 func (m *Machine) set(name string, to State, reason string, now time.Time) {
 	hs := m.Hosts[name]
-	if hs.State == Online && to != Online {
+	// An operator's set_offline (maintenance) is no flap: only leaving
+	// ONLINE on the checks' word counts.
+	if hs.State == Online && to != Online && to != AdminOffline {
 		hs.Flaps = append(hs.Flaps, now)
 	}
 	hs.State, hs.Since, hs.Reason = to, now, reason

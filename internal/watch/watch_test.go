@@ -260,6 +260,9 @@ func TestSetOnlineOffline(t *testing.T) {
 	if _, err := m.SetOffline("slave1", t0); err != nil || m.Hosts["slave1"].State != AdminOffline {
 		t.Fatalf("set offline: %v", err)
 	}
+	if n := len(m.Hosts["slave1"].Flaps); n != 0 {
+		t.Errorf("set offline by the operator counted as %d flap(s), want none", n)
+	}
 	bad := healthy()
 	bad.Problem = "errant transactions 0-3-9"
 	if _, err := m.SetOnline("slave1", bad, t0); err == nil {
