@@ -52,6 +52,9 @@ func renderShow(w io.Writer, r *watch.Report) {
 	if r.LastFailure != "" {
 		fmt.Fprintf(w, "# WARNING: %s\n", r.LastFailure)
 	}
+	if strings.HasPrefix(r.SemiSync, "OFF") {
+		fmt.Fprintf(w, "# WARNING: semi-sync %s\n", r.SemiSync)
+	}
 	for _, h := range r.Hosts {
 		var roles []string
 		for _, ro := range h.Roles {

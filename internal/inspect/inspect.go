@@ -161,6 +161,16 @@ func inspectHost(ctx context.Context, c *topology.Cluster, h *topology.Host, t c
 		lh.Replica.HeartbeatPeriod = readHeartbeat(ctx, q, f)
 	}
 
+	if lh.SemiSyncMasterEnabled {
+		// Whether it still waits for acknowledgements or fell back to
+		// asynchronous replication (an acknowledged write on the writer alone).
+		st, err := q.rows(ctx, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%'")
+		if err != nil {
+			return fmt.Errorf("read semi-sync status: %w", err)
+		}
+		lh.SemiSyncSourceActive = SemiSyncSourceActive(st)
+	}
+
 	schemas, err := q.column(ctx, "SHOW DATABASES")
 	if err != nil {
 		return fmt.Errorf("list databases: %w", err)
@@ -300,4 +310,19 @@ func isOn(s string) bool {
 func atoi(s string) int {
 	n, _ := strconv.Atoi(strings.TrimSpace(s))
 	return n
+}
+
+// SemiSyncSourceActive reads the source side's effective semi-sync state
+// from SHOW GLOBAL STATUS rows (Variable_name, Value): MariaDB and MySQL
+// before 8.0.26 say Rpl_semi_sync_master_status, later MySQL
+// Rpl_semi_sync_source_status. Nil when neither is there.
+func SemiSyncSourceActive(rows []map[string]sql.NullString) *bool {
+	for _, r := range rows {
+		name := strings.ToLower(r["Variable_name"].String)
+		if name == "rpl_semi_sync_master_status" || name == "rpl_semi_sync_source_status" {
+			on := isOn(r["Value"].String)
+			return &on
+		}
+	}
+	return nil
 }

@@ -264,3 +264,26 @@ func TestInspectUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// A source whose semi-sync wait times out falls back to asynchronous
+// replication, and inspect says so (the watch reports it).
+func TestInspectSemiSyncFallback(t *testing.T) {
+	c := labCluster(t)
+	mdb := labDB(t, "master1")
+	exec(t, mdb, "SET GLOBAL rpl_semi_sync_master_timeout = 100", "SET GLOBAL rpl_semi_sync_master_enabled = ON")
+	t.Cleanup(func() {
+		exec(t, mdb, "SET GLOBAL rpl_semi_sync_master_enabled = OFF", "SET GLOBAL rpl_semi_sync_master_timeout = 10000",
+			"SET SESSION sql_log_bin = 0", "DROP DATABASE IF EXISTS semisync_probe")
+	})
+	lh := InspectHost(context.Background(), c, c.Host("master1"), Options{})
+	if !lh.Reachable || !lh.SemiSyncMasterEnabled || lh.SemiSyncSourceActive == nil || !*lh.SemiSyncSourceActive {
+		t.Fatalf("semi-sync enabled and waiting: enabled %v active %v (%s)", lh.SemiSyncMasterEnabled, lh.SemiSyncSourceActive, lh.Error)
+	}
+	// No replica acknowledges: the commit waits the timeout, then the
+	// source goes asynchronous.
+	exec(t, mdb, "CREATE DATABASE semisync_probe")
+	lh = InspectHost(context.Background(), c, c.Host("master1"), Options{})
+	if lh.SemiSyncSourceActive == nil || *lh.SemiSyncSourceActive {
+		t.Fatalf("after an unacknowledged commit: active %v, want false", lh.SemiSyncSourceActive)
+	}
+}

@@ -64,6 +64,12 @@ type LiveHost struct {
 
 	SemiSyncMasterEnabled bool
 	SemiSyncSlaveEnabled  bool
+	// SemiSyncSourceActive is the source side's effective state
+	// (Rpl_semi_sync_master_status, Rpl_semi_sync_source_status): false
+	// while the server fell back to asynchronous replication because no
+	// replica acknowledged within the timeout. Nil when not read (the
+	// source side is off, or the server did not say).
+	SemiSyncSourceActive *bool
 
 	// Replica is the replication channel, nil when none is configured.
 	Replica *ReplicaStatus

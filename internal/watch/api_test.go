@@ -213,3 +213,48 @@ func TestFailingPreHookAbortsFailover(t *testing.T) {
 		t.Errorf("fenced %v although the failover was aborted", f)
 	}
 }
+
+// The writer's semi-sync falling back to asynchronous replication is said
+// at once (event, status), as is its return; nothing is said without
+// semi_sync in the file.
+func TestFollowSemiSync(t *testing.T) {
+	live := fakeLive(testCluster())
+	on, off := true, false
+	w, _ := newTestWatch(t, func() *topology.Live { return live })
+	w.c.Replication.SemiSync = true
+	w.Start(context.Background())
+	round := func(active *bool) Report {
+		live.Hosts["master1"].SemiSyncSourceActive = active
+		w.mu.Lock()
+		w.lastLive = live
+		w.followSemiSync(live)
+		w.mu.Unlock()
+		return w.Status()
+	}
+	if r := round(&on); r.SemiSync != "active" {
+		t.Errorf("semi-sync %q, want active", r.SemiSync)
+	}
+	r := round(&off)
+	if !strings.HasPrefix(r.SemiSync, "OFF since") || !strings.Contains(r.SemiSync, "master1 alone") {
+		t.Errorf("semi-sync %q, want OFF since …", r.SemiSync)
+	}
+	if last := r.Events[len(r.Events)-1].Message; !strings.Contains(last, "semi-sync OFF on master1") {
+		t.Errorf("last event %q, want the fallback", last)
+	}
+	n := len(r.Events)
+	if r := round(&off); len(r.Events) != n {
+		t.Errorf("the fallback was reported again: %v", r.Events[n:])
+	}
+	if r := round(nil); !strings.HasPrefix(r.SemiSync, "OFF since") {
+		t.Errorf("an unread status forgot the fallback: %q", r.SemiSync)
+	}
+	r = round(&on)
+	if r.SemiSync != "active" || !strings.Contains(r.Events[len(r.Events)-1].Message, "semi-sync active again on master1") {
+		t.Errorf("semi-sync %q, last event %q; want active again", r.SemiSync, r.Events[len(r.Events)-1].Message)
+	}
+
+	w.c.Replication.SemiSync = false
+	if r := round(&off); r.SemiSync != "" {
+		t.Errorf("semi-sync %q without semi_sync in the file, want nothing", r.SemiSync)
+	}
+}

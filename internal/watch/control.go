@@ -28,10 +28,14 @@ type HostReport struct {
 
 // Report is GET /status.
 type Report struct {
-	Cluster       string       `json:"cluster"`
-	Mode          Mode         `json:"mode"`
-	ModeReason    string       `json:"mode_reason,omitempty"`
-	Writer        string       `json:"writer"`
+	Cluster    string `json:"cluster"`
+	Mode       Mode   `json:"mode"`
+	ModeReason string `json:"mode_reason,omitempty"`
+	Writer     string `json:"writer"`
+	// SemiSync is the writer's effective semi-sync state when the file asks
+	// for semi-sync: "active", "unknown", or "OFF since …" (fell back to
+	// asynchronous replication).
+	SemiSync      string       `json:"semi_sync,omitempty"`
 	WriterVerdict Verdict      `json:"writer_verdict,omitempty"`
 	VerdictWhy    string       `json:"writer_verdict_reason,omitempty"`
 	NetworkDown   bool         `json:"network_down,omitempty"`
@@ -46,7 +50,7 @@ func (w *Watch) Status() Report {
 	defer w.mu.Unlock()
 	r := Report{Cluster: w.c.Name, Mode: w.mode, ModeReason: w.modeReason, Writer: w.writer,
 		WriterVerdict: w.verdict, VerdictWhy: w.verdictWhy, NetworkDown: w.netDown, LastFailure: w.lastFailure,
-		Events: append([]Event{}, w.history...)}
+		Events: append([]Event{}, w.history...), SemiSync: w.semiSyncReport()}
 	for _, h := range w.c.Hosts {
 		hs := w.machine.Hosts[h.Name]
 		roles := w.leases.Held(h.Name)
@@ -371,6 +375,52 @@ func (w *Watch) promoting(host string) {
 
 // afterRound clears the rejoin bookkeeping of an old writer that is ONLINE
 // and replicates from the writer again.
+// followSemiSync watches the writer's effective semi-sync state when the
+// file asks for semi-sync: a writer that waited the timeout in vain falls
+// back to asynchronous replication, and what it acknowledges meanwhile may
+// exist on it alone. That is said loudly (log, event, status, metric), as is
+// the return of acknowledgements; a failover meanwhile names the window.
+func (w *Watch) followSemiSync(live *topology.Live) {
+	if !w.c.Replication.SemiSync || w.writer == "" {
+		w.semiSyncOff, w.semiSyncHost = time.Time{}, ""
+		return
+	}
+	if w.semiSyncHost != w.writer {
+		w.semiSyncOff, w.semiSyncHost = time.Time{}, w.writer
+	}
+	lh := live.Hosts[w.writer]
+	if lh == nil || !lh.Reachable || lh.SemiSyncSourceActive == nil {
+		return
+	}
+	now := w.cfg.Now()
+	switch active := *lh.SemiSyncSourceActive; {
+	case !active && w.semiSyncOff.IsZero():
+		w.semiSyncOff = now
+		w.log.Error("semi-sync fell back to asynchronous replication on the writer: no promotable host acknowledged within the timeout; writes acknowledged now may exist on the writer alone", "writer", w.writer)
+		w.event("semi-sync OFF on %s: asynchronous until a promotable host acknowledges again; a failover now may lose acknowledged writes", w.writer)
+	case active && !w.semiSyncOff.IsZero():
+		w.log.Info("semi-sync acknowledgements are back on the writer", "writer", w.writer, "off_for", now.Sub(w.semiSyncOff).Round(time.Millisecond).String())
+		w.event("semi-sync active again on %s (it was off for %s)", w.writer, now.Sub(w.semiSyncOff).Round(time.Millisecond))
+		w.semiSyncOff = time.Time{}
+	}
+}
+
+// semiSyncReport is the writer's semi-sync state for Report.
+func (w *Watch) semiSyncReport() string {
+	switch {
+	case !w.c.Replication.SemiSync || w.writer == "":
+		return ""
+	case !w.semiSyncOff.IsZero():
+		return fmt.Sprintf("OFF since %s: asynchronous, acknowledged writes may exist on %s alone", w.semiSyncOff.Format(time.TimeOnly), w.writer)
+	}
+	if w.lastLive != nil {
+		if lh := w.lastLive.Hosts[w.writer]; lh != nil && lh.SemiSyncSourceActive != nil && *lh.SemiSyncSourceActive {
+			return "active"
+		}
+	}
+	return "unknown"
+}
+
 func (w *Watch) afterRound(live *topology.Live) {
 	for host := range w.failoverPos {
 		hs := w.machine.Hosts[host]

@@ -104,6 +104,11 @@ type Watch struct {
 	// transactions the new writer lacks; they stay out of ONLINE (and are
 	// not repointed) until they replicate from the writer cleanly again.
 	aheadAfterFailover map[string]string
+	// semiSyncOff: since when the writer (semiSyncHost) runs without
+	// semi-sync acknowledgements (zero while they come, or semi-sync is off
+	// in the file).
+	semiSyncOff  time.Time
+	semiSyncHost string
 	// writerPos is the writer's GTID position when last seen.
 	writerPos   gtid.Set
 	verdict     Verdict
@@ -332,6 +337,7 @@ func (w *Watch) Round(ctx context.Context) {
 		w.failBack(ctx)
 		w.moveReaders(ctx, live)
 	}
+	w.followSemiSync(live)
 	w.afterRound(live)
 	w.metrics.observe()
 	w.save()
@@ -606,6 +612,10 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, why string) {
 			w.log.Error("replica ahead of the new writer, not repointed", "host", pr.Host, "why", pr.Summary)
 			w.event("%s", pr.Summary)
 		}
+	}
+	if !w.semiSyncOff.IsZero() && w.semiSyncHost == dead {
+		w.log.Error("the old writer ran without semi-sync acknowledgements before it died: writes it acknowledged in that window may be missing on the new writer", "old", dead, "async_since", w.semiSyncOff.Format(time.RFC3339Nano))
+		w.event("WARNING: %s ran asynchronously since %s: writes it acknowledged after that may be missing on %s", dead, w.semiSyncOff.Format(time.TimeOnly), cand)
 	}
 	w.writer = cand
 	w.verdict, w.verdictWhy = WriterAlive, ""

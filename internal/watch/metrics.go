@@ -14,6 +14,7 @@ type metrics struct {
 	lag       *prometheus.GaugeVec
 	failovers prometheus.Counter
 	writer    *prometheus.GaugeVec
+	semiSync  *prometheus.GaugeVec
 }
 
 func newMetrics(w *Watch) *metrics {
@@ -30,7 +31,9 @@ func newMetrics(w *Watch) *metrics {
 		Help: "Writer failovers carried out by this watch."})
 	m.writer = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mmm_writer",
 		Help: "1 for the host the watch keeps as the writer."}, []string{"host"})
-	m.reg.MustRegister(m.state, m.latency, m.checkOK, m.lag, m.failovers, m.writer)
+	m.semiSync = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mmm_semi_sync_active",
+		Help: "1 while the writer waits for semi-sync acknowledgements, 0 while it fell back to asynchronous replication (absent when unknown or not configured)."}, []string{"host"})
+	m.reg.MustRegister(m.state, m.latency, m.checkOK, m.lag, m.failovers, m.writer, m.semiSync)
 	return m
 }
 
@@ -59,6 +62,16 @@ func (m *metrics) observe() {
 			v = 1
 		}
 		m.writer.WithLabelValues(name).Set(v)
+		m.semiSync.DeleteLabelValues(name)
+		if name == w.writer && w.c.Replication.SemiSync && w.lastLive != nil {
+			if lh := w.lastLive.Hosts[name]; lh != nil && lh.Reachable && lh.SemiSyncSourceActive != nil {
+				on := 0.0
+				if *lh.SemiSyncSourceActive {
+					on = 1
+				}
+				m.semiSync.WithLabelValues(name).Set(on)
+			}
+		}
 		if w.lastLive != nil {
 			if lh := w.lastLive.Hosts[name]; lh != nil && lh.Replica != nil && lh.Replica.SecondsBehind != nil {
 				m.lag.WithLabelValues(name).Set(float64(*lh.Replica.SecondsBehind))
