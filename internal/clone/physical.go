@@ -267,6 +267,9 @@ func (s *LocalServer) Backup(ctx context.Context, w io.Writer) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("backup of %s interrupted: %w", s.Host.Name, ctx.Err())
 		}
+		if errors.Is(err, exec.ErrNotFound) {
+			return fmt.Errorf("backup of %s: mariabackup is not installed there (Debian: apt-get install mariadb-backup)", s.Host.Name)
+		}
 		return fmt.Errorf("mariabackup --backup on %s: %w; its last lines:\n%s", s.Host.Name, err, stderr.String())
 	}
 	s.log().Info("backup streamed", "took", time.Since(t0).Round(time.Millisecond).String())
@@ -400,6 +403,9 @@ func (s *LocalServer) Restore(ctx context.Context, donor string, src BackupSourc
 	prepOut := newTail(30)
 	prep.Stdout, prep.Stderr = prepOut, prepOut
 	if err := prep.Run(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return nil, fail("mariabackup is not installed on %s (Debian: apt-get install mariadb-backup)", s.Host.Name)
+		}
 		return nil, fail("mariabackup --prepare: %v; its last lines:\n%s", err, prepOut.String())
 	}
 	pos, err := readBinlogInfo(work)
@@ -470,7 +476,7 @@ func (s *LocalServer) receive(ctx context.Context, dir string, src BackupSource,
 		return 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start mbstream (install mariadb-backup): %w", err)
+		return 0, fmt.Errorf("start mbstream on %s (Debian: apt-get install mariadb-backup): %w", s.Host.Name, err)
 	}
 	var n atomic.Int64
 	done := make(chan struct{})
