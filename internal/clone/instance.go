@@ -39,7 +39,16 @@ package clone
 // Built from the MySQL 8.0 reference manual (clone-plugin-remote.html,
 // clone-plugin-monitoring.html, the performance_schema clone tables); no
 // MySQL server runs in mmm's lab (MariaDB only), so only the pure pieces are
-// tested here and in package flavor.
+// tested here and in package flavor. Not yet seen on a real server, to check
+// first when one can run:
+//   - which driver error the CLONE session ends with when the recipient
+//     restarts (handled: EOF, invalid/bad connection, reset, broken pipe,
+//     1053, 3707);
+//   - whether a server without a supervisor stays up after 3707 or shuts
+//     down (both are handled: reconnect until RestartTimeout);
+//   - that the clone_status row survives the restart with a new BEGIN_TIME;
+//   - the exact clone_progress stage names (FILE COPY / FILE_COPY both read);
+//   - whether a client that disconnects (a killed apply) aborts the clone.
 
 import (
 	"context"
