@@ -18,8 +18,8 @@ const verifyCatchUp = 2 * time.Minute
 // verifyCopies compares every table of each host the plan gave a mariabackup
 // copy with a replica of the same source, once it replicates
 // (clone.VerifyReplicas): mariabackup checks pages, this checks rows. The
-// reference is the donor when it replicates from the writer, else another
-// slave that does. A copy that differs is marked partial (the next apply
+// reference is the donor when it is a slave of the writer, else another
+// slave that is (see reference). A copy that differs is marked partial (the next apply
 // redoes it) and the apply fails naming the tables.
 func (a *Applier) verifyCopies(ctx context.Context, out *Outcome, p *plan.Plan, live *topology.Live) error {
 	for _, s := range p.Steps {
@@ -29,7 +29,7 @@ func (a *Applier) verifyCopies(ctx context.Context, out *Outcome, p *plan.Plan, 
 		target := a.Cluster.Host(s.Host)
 		ref := a.reference(s.Host, s.Clone.Donor, live)
 		if ref == nil {
-			a.notify(out, "%s: copy not compared table by table: no replica of %s's source to compare it with (the donor is the writer and no other slave replicates); mariabackup checked every page", s.Host, s.Host)
+			a.notify(out, "%s: copy not compared table by table: no other healthy slave of its source to compare it with (masters are never paused for it); mariabackup checked every page", s.Host)
 			continue
 		}
 		v, err := clone.VerifyReplicas(ctx, ref, target, verifyCatchUp)
@@ -49,8 +49,18 @@ func (a *Applier) verifyCopies(ctx context.Context, out *Outcome, p *plan.Plan, 
 	return nil
 }
 
-// reference picks the replica to compare a copy of host with.
+// reference picks the replica to compare a copy of host with: one that
+// replicates from the same source without error and can never be promoted.
+// Verification stops its replication for a while, and a promotable host is
+// the one whose semi-sync acknowledgement the writer waits for: stopping it
+// would make the writer's commits wait the timeout, then go asynchronous.
 func (a *Applier) reference(host, donor string, live *topology.Live) *topology.Host {
+	promotable := map[string]bool{}
+	if role := a.Cluster.WriterRole(); role != nil {
+		for _, h := range role.Hosts {
+			promotable[h] = true
+		}
+	}
 	source := func(name string) string {
 		lh := live.Hosts[name]
 		if lh == nil || lh.Replica == nil || !lh.Replica.Running() || lh.Replica.LastIOErrno != 0 || lh.Replica.LastSQLErrno != 0 {
@@ -62,11 +72,11 @@ func (a *Applier) reference(host, donor string, live *topology.Live) *topology.H
 	if want == "" {
 		return nil
 	}
-	if source(donor) == want {
+	if !promotable[donor] && source(donor) == want {
 		return a.Cluster.Host(donor)
 	}
 	for _, h := range a.Cluster.Hosts {
-		if h.Name != host && h.Mode == topology.ModeSlave && source(h.Name) == want {
+		if h.Name != host && !promotable[h.Name] && h.Mode == topology.ModeSlave && source(h.Name) == want {
 			return h
 		}
 	}
