@@ -223,6 +223,7 @@ func TestFollowSemiSync(t *testing.T) {
 	w, _ := newTestWatch(t, func() *topology.Live { return live })
 	w.c.Replication.SemiSync = true
 	w.Start(context.Background())
+	live.Hosts["master1"].SemiSyncMasterEnabled = true
 	round := func(active *bool) Report {
 		live.Hosts["master1"].SemiSyncSourceActive = active
 		w.mu.Lock()
@@ -252,6 +253,15 @@ func TestFollowSemiSync(t *testing.T) {
 	if r.SemiSync != "active" || !strings.Contains(r.Events[len(r.Events)-1].Message, "semi-sync active again on master1") {
 		t.Errorf("semi-sync %q, last event %q; want active again", r.SemiSync, r.Events[len(r.Events)-1].Message)
 	}
+
+	// The source side turned off (a failover with no other promotable
+	// host does that): no acknowledgement is waited for either.
+	live.Hosts["master1"].SemiSyncMasterEnabled = false
+	if r := round(nil); !strings.HasPrefix(r.SemiSync, "OFF since") || !strings.Contains(r.Events[len(r.Events)-1].Message, "its source side is off") {
+		t.Errorf("semi-sync %q with the source side off, want OFF since … (its source side is off)", r.SemiSync)
+	}
+	live.Hosts["master1"].SemiSyncMasterEnabled = true
+	round(&on)
 
 	w.c.Replication.SemiSync = false
 	if r := round(&off); r.SemiSync != "" {

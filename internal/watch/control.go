@@ -388,21 +388,40 @@ func (w *Watch) followSemiSync(live *topology.Live) {
 	if w.semiSyncHost != w.writer {
 		w.semiSyncOff, w.semiSyncHost = time.Time{}, w.writer
 	}
-	lh := live.Hosts[w.writer]
-	if lh == nil || !lh.Reachable || lh.SemiSyncSourceActive == nil {
+	active, known, why := writerSemiSync(live.Hosts[w.writer])
+	if !known {
 		return
 	}
 	now := w.cfg.Now()
-	switch active := *lh.SemiSyncSourceActive; {
+	switch {
 	case !active && w.semiSyncOff.IsZero():
 		w.semiSyncOff = now
-		w.log.Error("semi-sync fell back to asynchronous replication on the writer: no promotable host acknowledged within the timeout; writes acknowledged now may exist on the writer alone", "writer", w.writer)
-		w.event("semi-sync OFF on %s: asynchronous until a promotable host acknowledges again; a failover now may lose acknowledged writes", w.writer)
+		w.log.Error("the writer runs without semi-sync: writes acknowledged now may exist on the writer alone", "writer", w.writer, "why", why)
+		w.event("semi-sync OFF on %s (%s): asynchronous until a promotable host acknowledges again; a failover now may lose acknowledged writes", w.writer, why)
 	case active && !w.semiSyncOff.IsZero():
 		w.log.Info("semi-sync acknowledgements are back on the writer", "writer", w.writer, "off_for", now.Sub(w.semiSyncOff).Round(time.Millisecond).String())
 		w.event("semi-sync active again on %s (it was off for %s)", w.writer, now.Sub(w.semiSyncOff).Round(time.Millisecond))
 		w.semiSyncOff = time.Time{}
 	}
+}
+
+// writerSemiSync reads the writer's semi-sync state: active when its source
+// side is on and waiting for acknowledgements; inactive, with why, when it
+// fell back to asynchronous replication or the source side is off (a
+// failover with no other promotable host turns it off). known is false when
+// the writer was not seen or did not say.
+func writerSemiSync(lh *topology.LiveHost) (active, known bool, why string) {
+	switch {
+	case lh == nil || !lh.Reachable:
+		return false, false, ""
+	case !lh.SemiSyncMasterEnabled:
+		return false, true, "its source side is off"
+	case lh.SemiSyncSourceActive == nil:
+		return false, false, ""
+	case !*lh.SemiSyncSourceActive:
+		return false, true, "no promotable host acknowledged within the timeout"
+	}
+	return true, true, ""
 }
 
 // semiSyncReport is the writer's semi-sync state for Report.
@@ -414,7 +433,7 @@ func (w *Watch) semiSyncReport() string {
 		return fmt.Sprintf("OFF since %s: asynchronous, acknowledged writes may exist on %s alone", w.semiSyncOff.Format(time.TimeOnly), w.writer)
 	}
 	if w.lastLive != nil {
-		if lh := w.lastLive.Hosts[w.writer]; lh != nil && lh.SemiSyncSourceActive != nil && *lh.SemiSyncSourceActive {
+		if active, known, _ := writerSemiSync(w.lastLive.Hosts[w.writer]); known && active {
 			return "active"
 		}
 	}

@@ -64,9 +64,9 @@ func (m *metrics) observe() {
 		m.writer.WithLabelValues(name).Set(v)
 		m.semiSync.DeleteLabelValues(name)
 		if name == w.writer && w.c.Replication.SemiSync && w.lastLive != nil {
-			if lh := w.lastLive.Hosts[name]; lh != nil && lh.Reachable && lh.SemiSyncSourceActive != nil {
+			if active, known, _ := writerSemiSync(w.lastLive.Hosts[name]); known {
 				on := 0.0
-				if *lh.SemiSyncSourceActive {
+				if active {
 					on = 1
 				}
 				m.semiSync.WithLabelValues(name).Set(on)
