@@ -56,10 +56,34 @@ type HeldRole struct {
 	Interface string `json:"interface"`
 }
 
+// ProtocolVersion is the version of the agent API this build speaks. Every
+// request and answer carries it in the ProtocolHeader; a watch and an agent of
+// different versions refuse each other with a message that says which side
+// to upgrade (docs/watch.md, "Upgrading a running cluster").
+const ProtocolVersion = 2
+
+// ProtocolHeader carries ProtocolVersion on requests and answers.
+const ProtocolHeader = "X-MMM-Agent-Protocol"
+
 // Lease is a request's lease on its exclusive-role VIPs.
+//
+// Grant protocol (version 2; docs/watch.md, "Grants"): a lease is accepted
+// only when
+//   - Epoch is at least the highest epoch the agent ever accepted (persisted in
+//     its state directory, fsynced when it grows): a deposed watch is refused;
+//   - Nonce is one the agent itself handed out (Status.Nonce) less than one
+//     lease TTL ago by its monotonic clock, not used before, and not issued
+//     before the agent's last fence or start: a request the watch gave up on,
+//     delivered late by TCP, is refused.
+//
+// The lease then runs until the nonce's issue time + TTL, not from the
+// request's arrival, so the watch can bound it in its own clock: the arrival
+// of the answer that carried the nonce + TTL (+ margin).
 type Lease struct {
 	TTL    Duration `json:"ttl"`
 	Holder string   `json:"holder,omitempty"` // who renews it, for logs and status ("watch@monitor1")
+	Epoch  uint64   `json:"epoch,omitempty"`
+	Nonce  string   `json:"nonce,omitempty"`
 }
 
 // SetRolesRequest is the body of PUT /v1/roles.
@@ -91,6 +115,96 @@ type Status struct {
 	// ReadOnlyError says why).
 	ReadOnly      *bool  `json:"read_only,omitempty"`
 	ReadOnlyError string `json:"read_only_error,omitempty"`
+
+	// Protocol is the agent's ProtocolVersion (0: an agent older than 2).
+	Protocol int `json:"protocol,omitempty"`
+	// Nonce is fresh in every answer: the next lease request must echo it
+	// (or another unused nonce younger than one lease).
+	Nonce string `json:"nonce,omitempty"`
+	// Epoch is the highest grant epoch the agent accepted.
+	Epoch uint64 `json:"epoch,omitempty"`
+	// Server is the agent's own view of its server, from a probe that runs
+	// in the background (the answer never waits on the server).
+	Server *ServerHealth `json:"server,omitempty"`
+	// Fence is the agent's last fence, if any since it started.
+	Fence *FenceReport `json:"fence,omitempty"`
+}
+
+// Probe outcomes, for ServerHealth.State and WitnessResult.
+const (
+	ProbeOK      = "ok"      // answered (the server greeted / the agent answered)
+	ProbeRefused = "refused" // connection refused: nothing listens (process gone)
+	ProbeTimeout = "timeout" // no answer at all: host or network lost
+	ProbeFrozen  = "frozen"  // TCP connected but the server never greeted (stopped, hung)
+	ProbeError   = "error"   // anything else (detail says)
+)
+
+// ServerHealth is the agent's local probe of its own server: TCP connect and
+// the server's greeting, every ~100 ms with a short deadline.
+type ServerHealth struct {
+	State  string   `json:"state"`            // ProbeOK, ProbeRefused, ProbeFrozen, ProbeTimeout, ProbeError
+	Detail string   `json:"detail,omitempty"` // the error, for people
+	Age    Duration `json:"age"`              // since the probe's result was taken
+	// Since is how long the server has been in State (by the agent's clock).
+	Since Duration `json:"since"`
+	// Restarts counts the server restarts the agent saw (a new server after
+	// refused or a lower uptime); a restart without a writer lease is fenced.
+	Restarts int `json:"restarts,omitempty"`
+}
+
+// FenceReport is what a fence did, step by step.
+type FenceReport struct {
+	At             time.Time `json:"at"`
+	Ago            Duration  `json:"ago"`
+	Why            string    `json:"why"`
+	Epoch          uint64    `json:"epoch,omitempty"`
+	VIPsDropped    []string  `json:"vips_dropped,omitempty"`
+	ReadOnly       bool      `json:"read_only"`                 // read_only was set (or the server was down)
+	SessionsKilled int       `json:"sessions_killed,omitempty"` // client sessions killed after read_only
+	ServerKilled   bool      `json:"server_killed,omitempty"`   // read_only could not be set in time: SIGKILL
+	ServerDown     bool      `json:"server_down,omitempty"`     // nothing answered on the server port
+	Error          string    `json:"error,omitempty"`           // what could not be done
+	// Complete: no VIP left, and the server is read_only, killed or down.
+	Complete bool `json:"complete"`
+}
+
+// FenceRequest is the body of POST /v1/fence: the watch asks the agent to
+// fence its host now (a frozen server its agent confirmed, a failover). It
+// carries the same epoch and nonce rules as a lease.
+type FenceRequest struct {
+	Cluster string `json:"cluster"`
+	Host    string `json:"host"`
+	Epoch   uint64 `json:"epoch"`
+	Nonce   string `json:"nonce"`
+	Why     string `json:"why"`
+}
+
+// WitnessTarget is a host the witness probes from where it stands.
+type WitnessTarget struct {
+	Host string `json:"host"` // a host of the topology (address and ports come from the file)
+}
+
+// WitnessRequest is the body of POST /v1/witness.
+type WitnessRequest struct {
+	Cluster string          `json:"cluster"`
+	Targets []WitnessTarget `json:"targets"`
+	// Timeout bounds each probe (default 250ms, at most 5s).
+	Timeout Duration `json:"timeout"`
+}
+
+// WitnessResult is one target seen from the witness.
+type WitnessResult struct {
+	Host   string   `json:"host"`
+	Server string   `json:"server"` // ProbeOK … of TCP connect + greeting on the server port
+	Agent  string   `json:"agent"`  // ProbeOK … of the target's agent (GET /v1/status)
+	Detail string   `json:"detail,omitempty"`
+	Took   Duration `json:"took"`
+}
+
+// WitnessReport answers POST /v1/witness.
+type WitnessReport struct {
+	Witness string          `json:"witness"` // the answering agent's host
+	Results []WitnessResult `json:"results"`
 }
 
 // Holds reports whether the status lists ip.

@@ -136,7 +136,17 @@ type Agent struct {
 	Token   Secret
 	TLSCert string
 	TLSKey  string
+	// Fence is how the agent fences a server whose read_only cannot be set in
+	// time (frozen, hung): FenceKill (default for hosts of an exclusive role)
+	// SIGKILLs it; FenceReadOnly only tries read_only and reports failure.
+	Fence string
 }
+
+// Fence modes of agent.fence.
+const (
+	FenceKill     = "kill"
+	FenceReadOnly = "read_only"
+)
 
 // Monitor configures `mmm watch`.
 type Monitor struct {
@@ -153,6 +163,15 @@ type Monitor struct {
 	FailBack      bool // move the writer back to prefer when it returns
 	PreFailover   []string
 	PostFailover  []string
+	// FenceHook is run (argument list; MMM_HOST, MMM_ADDRESS in the
+	// environment) to fence a writer whose agent cannot: power it off
+	// through IPMI or a cloud API. Exit 0 means fenced. Without it, a writer
+	// lost together with its agent is never failed over automatically.
+	FenceHook []string
+	// HostLostAfter is how long the monitor and a majority of the witnesses
+	// must have had no answer from a host before it counts as lost (default
+	// 3 × check_period, at least 500ms).
+	HostLostAfter time.Duration
 }
 
 // Check is one health check. Builtin names are ping, mysql, rep_threads and
