@@ -59,8 +59,8 @@ func TestServersAnswerOverTCP(t *testing.T) {
 		if bindAddress != "0.0.0.0" {
 			t.Errorf("%s: bind_address=%s, want 0.0.0.0 so a VIP added later answers", h.Name, bindAddress)
 		}
-		if readOnly != 0 {
-			t.Errorf("%s: read_only=%d: the lab must leave read_only to mmm apply", h.Name, readOnly)
+		if readOnly != 1 {
+			t.Errorf("%s: read_only=%d: a server must start fenced (read_only = ON in its option file); mmm apply makes the writer writable", h.Name, readOnly)
 		}
 		var grants string
 		if err := db.QueryRowContext(ctx, "SHOW GRANTS FOR CURRENT_USER()").Scan(&grants); err != nil {

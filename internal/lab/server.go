@@ -44,6 +44,11 @@ log_slave_updates   = ON
 gtid_strict_mode    = ON
 binlog_format       = ROW
 skip-name-resolve
+# Fenced by default, as production servers must be: a server that restarts
+# (a returning old master, a crashed writer) comes up read-only and takes
+# writes only after mmm made it the writer. The lab's own setup runs as root
+# over the socket, which read_only does not stop.
+read_only           = ON
 # Small and quick: a lab server holds test data only.
 innodb_buffer_pool_size = 32M
 innodb_log_file_size    = 16M
