@@ -28,6 +28,11 @@ type Options struct {
 	// WatchOwnsRoles is set by `mmm watch` itself: it holds the lease, so a
 	// writer move it plans is not one behind its back.
 	WatchOwnsRoles bool
+	// Writer is the writer `mmm watch` decided on (after a failover it may not
+	// be prefer, and its agent may have set it read_only during a cut): Diff
+	// serves it, whatever the live read_only flags and prefer say. Empty:
+	// Diff chooses (chooseWriter).
+	Writer string
 }
 
 // DefaultSemiSyncTimeout is the semi-sync master timeout when the file sets

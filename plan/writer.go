@@ -42,6 +42,19 @@ func (d *differ) chooseWriter() {
 	}
 	d.p.PreferredWriter = prefer
 
+	if w := d.opts.Writer; w != "" && contains(candidates, w) {
+		d.writer = w
+		for _, name := range candidates {
+			if lh := d.liveHost(name); lh != nil && lh.Reachable && !lh.ReadOnly {
+				d.liveWriter = name
+				if name == w {
+					break
+				}
+			}
+		}
+		return
+	}
+
 	var writable, unseen []string
 	for _, name := range candidates {
 		lh := d.liveHost(name)

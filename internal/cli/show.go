@@ -67,6 +67,9 @@ func renderShow(w io.Writer, r *watch.Report) {
 			line += "  (" + h.Reason + ")"
 		}
 		fmt.Fprintln(w, line)
+		if h.Agent != "" {
+			fmt.Fprintf(w, "    WARNING: %s\n", h.Agent)
+		}
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/mysql-mmm/mmm/apply"
+	"github.com/mysql-mmm/mmm/internal/conn"
+	"github.com/mysql-mmm/mmm/internal/inspect"
+	"github.com/mysql-mmm/mmm/internal/topology"
 	"github.com/mysql-mmm/mmm/internal/watch"
 )
 
@@ -51,6 +54,16 @@ func (c *WatchCmd) Run(g *Globals) error {
 	cfg := watch.Config{
 		Cluster: s.cluster, Inspect: s.inspect, DBs: pool, Logger: g.Logger, StateFile: c.StateFile,
 		InitialMode: watch.Mode(c.Mode),
+		InspectHost: func(ctx context.Context, host string) *topology.LiveHost {
+			return inspect.InspectHost(ctx, s.cluster, s.cluster.Host(host), inspect.Options{Timeouts: s.flags.timeouts(), Logger: g.Logger})
+		},
+		// A failover's steps run on connections of their own: short connect
+		// timeouts (a host that just failed must not cost seconds), and
+		// statements given time (STOP REPLICA waits for an IO thread stuck
+		// on the lost host).
+		FailoverDBs: func() apply.Databases {
+			return &apply.Pool{Cluster: s.cluster, Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 10 * time.Second}}
+		},
 	}
 	if ac := s.agents(); ac != nil {
 		cfg.Agents = ac

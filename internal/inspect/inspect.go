@@ -161,13 +161,20 @@ func inspectHost(ctx context.Context, c *topology.Cluster, h *topology.Host, t c
 		lh.Replica.HeartbeatPeriod = readHeartbeat(ctx, q, f)
 	}
 
-	if lh.SemiSyncMasterEnabled {
-		// Whether it still waits for acknowledgements or fell back to
-		// asynchronous replication (an acknowledged write on the writer alone).
-		st, err := q.rows(ctx, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%'")
-		if err != nil {
-			return fmt.Errorf("read semi-sync status: %w", err)
+	// Uptime (the watch tells a restarted server from one that was merely
+	// unreachable) and, on a semi-sync source, whether it still waits for
+	// acknowledgements or fell back to asynchronous replication (an
+	// acknowledged write on the writer alone): one statement.
+	st, err := q.rows(ctx, "SHOW GLOBAL STATUS WHERE Variable_name = 'Uptime' OR Variable_name LIKE 'Rpl\\_semi\\_sync\\_%'")
+	if err != nil {
+		return fmt.Errorf("read status: %w", err)
+	}
+	for _, r := range st {
+		if strings.EqualFold(r["Variable_name"].String, "Uptime") {
+			lh.Uptime = int64(atoi(r["Value"].String))
 		}
+	}
+	if lh.SemiSyncMasterEnabled {
 		lh.SemiSyncSourceActive = SemiSyncSourceActive(st)
 	}
 

@@ -70,6 +70,8 @@ type LiveHost struct {
 	// replica acknowledged within the timeout. Nil when not read (the
 	// source side is off, or the server did not say).
 	SemiSyncSourceActive *bool
+	// Uptime is the server's Uptime status in seconds (0: not read).
+	Uptime int64
 
 	// Replica is the replication channel, nil when none is configured.
 	Replica *ReplicaStatus

@@ -179,16 +179,16 @@ func TestAPI(t *testing.T) {
 func TestHooks(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "env")
-	if err := runHooks(context.Background(), []string{"/bin/sh", "-c", "echo $MMM_OLD_WRITER $MMM_NEW_WRITER > " + out}, []string{"MMM_OLD_WRITER=master1", "MMM_NEW_WRITER=master2"}); err != nil {
+	if err := runHook(context.Background(), []string{"/bin/sh", "-c", "echo $MMM_OLD_WRITER $MMM_NEW_WRITER > " + out}, []string{"MMM_OLD_WRITER=master1", "MMM_NEW_WRITER=master2"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(out); strings.TrimSpace(string(b)) != "master1 master2" {
 		t.Errorf("hook saw %q", b)
 	}
-	if err := runHooks(context.Background(), []string{"/bin/sh", "-c", "echo refusing; exit 3"}, nil); err == nil || !strings.Contains(err.Error(), "refusing") {
+	if err := runHook(context.Background(), []string{"/bin/sh", "-c", "echo refusing; exit 3"}, nil, time.Minute); err == nil || !strings.Contains(err.Error(), "refusing") {
 		t.Errorf("failing hook: %v", err)
 	}
-	if err := runHooks(context.Background(), nil, nil); err != nil {
+	if err := runHook(context.Background(), nil, nil, time.Minute); err != nil {
 		t.Errorf("no hook: %v", err)
 	}
 }
@@ -203,7 +203,7 @@ func TestFailingPreHookAbortsFailover(t *testing.T) {
 	}
 	live.Hosts["master2"].Replica = &topology.ReplicaStatus{SourceHost: "10.0.0.11", IORunning: "Connecting", SQLRunning: "Yes", LastIOErrno: 2003}
 	w.mu.Lock()
-	w.failover(context.Background(), live, "test")
+	w.failover(context.Background(), live, Finding{Verdict: WriterDead, Kind: FaultCrash, Why: "test"})
 	w.mu.Unlock()
 	r := w.Status()
 	if r.Writer != "master1" || !strings.Contains(r.LastFailure, "aborted by the pre_failover hook") || !strings.Contains(r.LastFailure, "not now") {

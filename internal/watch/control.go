@@ -24,6 +24,8 @@ type HostReport struct {
 	Writer  bool      `json:"writer,omitempty"`
 	Problem string    `json:"problem,omitempty"`
 	Fenced  bool      `json:"fenced,omitempty"`
+	// Agent says what is wrong with the host's agent (empty when it answers).
+	Agent string `json:"agent,omitempty"`
 }
 
 // Report is GET /status.
@@ -60,6 +62,7 @@ func (w *Watch) Status() Report {
 		r.Hosts = append(r.Hosts, HostReport{
 			Name: h.Name, Address: h.Address, Mode: string(h.Mode), State: hs.State, Since: hs.Since, Reason: hs.Reason,
 			Roles: roles, Writer: h.Name == w.writer, Problem: w.problems[h.Name], Fenced: w.leases.Fenced(h.Name),
+			Agent: w.agentWarning(h.Name, h.Name == w.writer),
 		})
 	}
 	return r
@@ -229,13 +232,14 @@ func (w *Watch) switchover(ctx context.Context, target string) error {
 	p := plan.Failover(w.c, live, plan.FailoverOptions{Dead: old, Candidate: target, Now: w.cfg.Now().UTC(),
 		CatchUpTimeout: 30 * time.Second, Why: fmt.Sprintf("move-role: %s hands the writer role to %s", old, target)})
 	t0 := time.Now()
+	w.bumpEpoch("switchover to " + target)
 	w.promoting(target)
 	res := w.execute(ctx, "switchover", p)
 	if st := resultOf(res, target+":"+string(plan.KindSetVariable)+":read_only"); st != "applied" && (st != "" || res.hasFailed()) {
 		w.event("switchover %s -> %s failed: %v", old, target, res.err)
 		return fmt.Errorf("switchover failed: %w", res.err)
 	}
-	w.writer = target
+	w.setWriter(target)
 	w.tracker.Reset(CheckRepThreads)
 	w.tracker.Reset(CheckRepBacklog)
 	w.event("switchover: %s is the writer in place of %s (took %s)", target, old, time.Since(t0).Round(time.Millisecond))
@@ -267,7 +271,10 @@ func (w *Watch) reconcile(ctx context.Context, live *topology.Live) {
 		w.execute(ctx, "fence", plan.Fence(w.c, live, m.Name, w.cfg.Now().UTC(), why))
 		lh.ReadOnly = true
 	}
-	d := plan.Diff(w.c, live, plan.Options{Now: w.cfg.Now().UTC()})
+	// Diff serves the watch's writer, whatever prefer or the live read_only
+	// flags say: after a failover the writer is not prefer, and its agent
+	// may have set it read_only while the monitor could not renew its lease.
+	d := plan.Diff(w.c, live, plan.Options{Now: w.cfg.Now().UTC(), Writer: w.writer})
 	if d.Writer != w.writer {
 		return
 	}
@@ -280,7 +287,13 @@ func (w *Watch) reconcile(ctx context.Context, live *topology.Live) {
 		if s.Host == w.writer {
 			if h := w.c.Host(s.Host); h != nil && h.Peer != "" {
 				_, peerRejoining := w.failoverPos[h.Peer]
-				peerProblem = w.problems[h.Peer] != "" || (peerRejoining && w.machine.Hosts[h.Peer].State == HardOffline)
+				// The writer replicates from a returning old writer only once
+				// that one is seen fenced (read_only) and free of errant
+				// transactions: otherwise what it wrote after its fence, or
+				// while frozen, would spread to every host.
+				pl := live.Hosts[h.Peer]
+				peerFenced := pl != nil && pl.Reachable && pl.ReadOnly
+				peerProblem = w.problems[h.Peer] != "" || (peerRejoining && (w.machine.Hosts[h.Peer].State == HardOffline || !peerFenced))
 			}
 		}
 		switch {
@@ -462,4 +475,30 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// agentWarning says what is wrong with host's agent, for `mmm show`: an
+// agent that does not answer while its server does cannot enforce the lease
+// of the writer, so the watch will not fail such a writer over without
+// monitor.fence_hook.
+func (w *Watch) agentWarning(host string, writer bool) string {
+	if w.cfg.Agents == nil {
+		return ""
+	}
+	f := w.facts.Get(host)
+	if f.AgentErr == nil || f.AgentAt.IsZero() || f.AgentOKAt.After(f.AgentAt) {
+		return ""
+	}
+	since := "never answered"
+	if !f.AgentOKAt.IsZero() {
+		since = "not answering since " + f.AgentOKAt.Format(time.TimeOnly)
+	}
+	msg := fmt.Sprintf("agent %s: %s (%v)", since, host, f.AgentErr)
+	if writer {
+		msg += "; the writer's lease is NOT enforced: if this host is lost, no failover without monitor.fence_hook"
+		if len(w.c.Monitor.FenceHook) > 0 {
+			msg = fmt.Sprintf("agent %s: %s (%v); the writer's lease is not enforced: a lost host will be fenced by monitor.fence_hook before a failover", since, host, f.AgentErr)
+		}
+	}
+	return msg
 }

@@ -6,17 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mysql-mmm/mmm/apply"
 	"github.com/mysql-mmm/mmm/internal/agent"
+	"github.com/mysql-mmm/mmm/internal/command"
 	"github.com/mysql-mmm/mmm/internal/gtid"
 	"github.com/mysql-mmm/mmm/internal/topology"
 	"github.com/mysql-mmm/mmm/plan"
@@ -50,6 +49,8 @@ func ParseMode(s string) (Mode, error) {
 type Agents interface {
 	Status(ctx context.Context, host string) (*agent.Status, error)
 	SetRoles(ctx context.Context, host string, roles []agent.RoleIP, lease *agent.Lease) (*agent.Status, error)
+	Fence(ctx context.Context, host string, req agent.FenceRequest) (*agent.Status, error)
+	Witness(ctx context.Context, witness string, targets []string, timeout time.Duration) (*agent.WitnessReport, error)
 }
 
 // Config is one watch.
@@ -58,6 +59,13 @@ type Config struct {
 	// Inspect reads the servers and, when the cluster has agents, which VIPs
 	// each host holds (live.Agents, live.VIPs).
 	Inspect func(ctx context.Context) *topology.Live
+	// InspectHost reads one server (the probes run one loop per host); nil
+	// falls back to Inspect.
+	InspectHost func(ctx context.Context, host string) *topology.LiveHost
+	// FailoverDBs opens fresh connections for one failover or switchover
+	// (short connect timeout, no pooled connection that died with a host);
+	// nil uses DBs. The watch closes what it returns.
+	FailoverDBs func() apply.Databases
 	// DBs are the connections the mysql check and plan execution use.
 	DBs apply.Databases
 	// Agents is nil when the cluster has no agents: then no VIP is moved.
@@ -85,6 +93,21 @@ type Watch struct {
 	tracker *Tracker
 	machine *Machine
 	metrics *metrics
+	facts   *factStore
+
+	// writerName mirrors writer for the probe loops, which never take mu.
+	writerMu   sync.Mutex
+	writerName string
+	// epoch stamps every grant (docs/watch.md, "Grants"): persisted, bumped
+	// at every start, failover and switchover.
+	epoch atomic.Uint64
+	// netOK: one of monitor.ping_ips answered lately (the network loop).
+	netOK atomic.Bool
+	// customResults: results of custom checks not yet recorded by a round.
+	customMu      sync.Mutex
+	customResults map[[2]string]Result
+	// agentDown: hosts whose agent was reported not answering.
+	agentDown map[string]bool
 
 	mu         sync.Mutex // everything below; held for a whole round
 	mode       Mode
@@ -151,13 +174,33 @@ func New(cfg Config) *Watch {
 	w := &Watch{
 		cfg: cfg, c: cfg.Cluster, log: cfg.Logger.With("cluster", cfg.Cluster.Name),
 		tracker: NewTracker(cfg.Cluster), machine: NewMachine(cfg.Cluster, now),
-		mode: ModeActive, leases: newLeases(),
+		mode: ModeActive, leases: newLeases(leaseOf(cfg.Cluster)),
+		facts: newFactStore(cfg.Cluster), customResults: map[[2]string]Result{}, agentDown: map[string]bool{},
 		failoverPos: map[string]string{}, problems: map[string]string{},
 		aheadAfterFailover: map[string]string{},
 		started:            now,
 	}
 	w.metrics = newMetrics(w)
+	w.netOK.Store(true)
 	return w
+}
+
+// setWriter changes the writer (called with mu held).
+func (w *Watch) setWriter(name string) {
+	w.writer = name
+	w.writerMu.Lock()
+	w.writerName = name
+	w.writerMu.Unlock()
+}
+
+func (w *Watch) epochNow() uint64 { return w.epoch.Load() }
+
+// bumpEpoch starts a new epoch and saves it before any grant carries it:
+// agents refuse grants of an older epoch once they saw a newer one.
+func (w *Watch) bumpEpoch(why string) {
+	e := w.epoch.Add(1)
+	w.log.Info("new epoch", "epoch", e, "why", why)
+	w.save()
 }
 
 func (w *Watch) stateFile() string {
@@ -215,13 +258,13 @@ func (w *Watch) Start(ctx context.Context) {
 		if w.writer != "" && w.writer != writers {
 			w.log.Warn("the saved writer is not the live one; the live one wins", "saved", w.writer, "live", writers)
 		}
-		w.writer = writers
+		w.setWriter(writers)
 	case writers == "" && w.writer == "":
 		// Nobody writable: the holder of the writer VIP, if any, is meant.
 		if role := w.c.WriterRole(); role != nil {
 			for _, ip := range role.IPs {
 				if hs := live.VIPs[ip]; len(hs) == 1 {
-					w.writer = hs[0]
+					w.setWriter(hs[0])
 				}
 			}
 		}
@@ -232,6 +275,28 @@ func (w *Watch) Start(ctx context.Context) {
 		}
 	}
 	w.readHeld(live)
+	// A takeover: the epoch must exceed every epoch an agent accepted, also
+	// when the state file was lost.
+	var highest uint64
+	if w.cfg.Agents != nil {
+		for _, h := range w.c.Hosts {
+			actx, cancel := context.WithTimeout(ctx, w.agentTimeout())
+			st, err := w.cfg.Agents.Status(actx, h.Name)
+			cancel()
+			if err == nil {
+				highest = max(highest, st.Epoch)
+				w.leases.SetNonce(h.Name, st.Nonce, time.Now())
+			}
+		}
+	}
+	if highest > w.epoch.Load() {
+		w.epoch.Store(highest)
+	}
+	if w.epoch.Load() == 0 && w.stateFile() == "" {
+		// No state file to count in: seconds since 1970 only grow.
+		w.epoch.Store(uint64(time.Now().Unix()))
+	}
+	w.bumpEpoch("watch started")
 	if len(conflicts) > 0 {
 		w.mode = ModePassive
 		w.modeReason = "reality conflicts at start-up: " + strings.Join(conflicts, "; ") + "; fix it, then `mmm mode active`"
@@ -274,24 +339,71 @@ func (w *Watch) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(period)
 	defer t.Stop()
-	renewing := make(chan struct{})
-	go func() {
-		defer close(renewing)
-		w.renewLoop(ctx)
-	}()
+	var bg sync.WaitGroup
+	bg.Go(func() { w.renewLoop(ctx) })
+	bg.Go(func() { w.networkLoop(ctx) })
+	probes := w.runProbes(ctx)
+	w.customLoops(ctx, probes)
+	// The first round needs a first look at every host.
+	w.waitFirstFacts(ctx, 2*w.inspectTimeout())
 	for {
 		w.Round(ctx)
 		select {
 		case <-ctx.Done():
-			<-renewing
+			bg.Wait()
+			probes.Wait()
 			w.mu.Lock()
 			w.save()
 			w.handOver()
 			w.mu.Unlock()
 			return nil
 		case <-t.C:
+		case <-w.facts.kick:
 		}
 	}
+}
+
+// followAgents says, once, when an agent stops answering while its server
+// answers (its lease is no longer enforced) and when it is back.
+func (w *Watch) followAgents() {
+	if w.cfg.Agents == nil {
+		return
+	}
+	for _, h := range w.c.Hosts {
+		msg := w.agentWarning(h.Name, h.Name == w.writer)
+		switch {
+		case msg != "" && !w.agentDown[h.Name]:
+			w.agentDown[h.Name] = true
+			w.log.Warn("agent not answering", "host", h.Name, "writer", h.Name == w.writer, "warning", msg)
+			w.event("%s", msg)
+		case msg == "" && w.agentDown[h.Name]:
+			delete(w.agentDown, h.Name)
+			w.log.Info("agent answers again", "host", h.Name)
+			w.event("agent on %s answers again", h.Name)
+		}
+	}
+}
+
+// waitFirstFacts waits (bounded) until every host was inspected once.
+func (w *Watch) waitFirstFacts(ctx context.Context, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		all := true
+		for _, h := range w.c.Hosts {
+			if f := w.facts.Get(h.Name); f.Live == nil {
+				all = false
+			}
+		}
+		if all {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// networkLoop checks monitor.ping_ips every check period.
+func (w *Watch) networkLoop(ctx context.Context) {
+	every(ctx, w.probePeriod(), nil, func() { w.netOK.Store(w.networkOK(ctx)) })
 }
 
 // Round is one loop: network check, inspection, checks, states, actions,
@@ -300,7 +412,7 @@ func (w *Watch) Round(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.cfg.Now()
-	if !w.networkOK(ctx) {
+	if !w.netOK.Load() {
 		if !w.netDown {
 			w.log.Error("the monitor cannot reach any of monitor.ping_ips: it is the one cut off, so it changes nothing", "ping_ips", w.c.Monitor.PingIPs)
 			w.event("network down: none of %s answers; doing nothing", strings.Join(w.c.Monitor.PingIPs, ", "))
@@ -314,9 +426,10 @@ func (w *Watch) Round(ctx context.Context) {
 	}
 	w.netDown = false
 
-	live := w.cfg.Inspect(ctx)
+	live := w.liveFromFacts(time.Now())
 	w.lastLive = live
 	w.runChecks(ctx, live)
+	w.followAgents()
 	inputs := w.inputs(live)
 	for _, t := range w.machine.Step(now, inputs, w.writer) {
 		lvl := slog.LevelInfo
@@ -365,58 +478,84 @@ func (w *Watch) networkOK(ctx context.Context) bool {
 	return ok
 }
 
-// runChecks runs every due check of every host in parallel.
+// runChecks records the checks of every host from the probes' latest facts
+// (ping: the server's greeting; mysql: the inspection) and the live state
+// (replication); custom commands run in their own loop. Nothing here waits
+// on a host.
 func (w *Watch) runChecks(ctx context.Context, live *topology.Live) {
 	now := w.cfg.Now()
-	type rec struct {
-		host, check string
-		r           Result
-		uptime      time.Duration
-	}
-	var mu sync.Mutex
-	var recs []rec
-	var wg sync.WaitGroup
 	for _, h := range w.c.Hosts {
 		lh := live.Hosts[h.Name]
-		for _, name := range w.tracker.Checks() {
-			if !w.tracker.Due(h.Name, name, now) {
-				continue
-			}
+		f := w.facts.Get(h.Name)
+		for _, name := range []string{CheckPing, CheckMySQL, CheckRepThreads, CheckRepBacklog} {
 			ch := w.tracker.Check(name)
-			wg.Add(1)
-			go func(h *topology.Host, name string) {
-				defer wg.Done()
-				var r Result
-				var up time.Duration
-				switch name {
-				case CheckPing:
-					r = Ping(ctx, net.JoinHostPort(h.Address, strconv.Itoa(portOf(h))), ch.Timeout)
-				case CheckMySQL:
-					r, up = w.mysqlCheck(ctx, h, ch.Timeout)
-				case CheckRepThreads:
-					r = Result{At: now}
-					r.OK, r.Detail = EvalRepThreads(lh)
-				case CheckRepBacklog:
-					r = Result{At: now}
-					r.OK, r.Detail = EvalRepBacklog(lh, ch.MaxBacklog)
-				default:
-					r = Custom(ctx, ch, h)
+			r := Result{At: now}
+			switch name {
+			case CheckPing:
+				if f.Server.State == "" {
+					continue
 				}
-				r.At = now
-				mu.Lock()
-				recs = append(recs, rec{h.Name, name, r, up})
-				mu.Unlock()
-			}(h, name)
+				r.OK, r.Latency = f.Server.State == agent.ProbeOK, f.Server.Took
+				if r.OK {
+					r.Detail = fmt.Sprintf("OK: greeting in %s", f.Server.Took.Round(time.Microsecond))
+				} else {
+					r.Detail = fmt.Sprintf("ERROR: %s: %s", f.Server.State, f.Server.Detail)
+				}
+			case CheckMySQL:
+				if f.Live == nil {
+					continue
+				}
+				r.OK = lh != nil && lh.Reachable
+				if r.OK {
+					r.Detail = "OK"
+				} else {
+					r.Detail = "ERROR: " + lh.Error
+				}
+			case CheckRepThreads:
+				r.OK, r.Detail = EvalRepThreads(lh)
+			case CheckRepBacklog:
+				r.OK, r.Detail = EvalRepBacklog(lh, ch.MaxBacklog)
+			}
+			w.tracker.Record(h.Name, name, r)
+			w.metrics.check(h.Name, name, r)
+		}
+		if lh != nil && lh.Reachable && lh.Uptime > 0 {
+			w.uptime(h.Name, time.Duration(lh.Uptime)*time.Second)
+		} else if lh == nil || !lh.Reachable {
+			delete(w.lastUptime, h.Name) // never judge a restart on a stale uptime
 		}
 	}
-	wg.Wait()
-	for _, x := range recs {
-		w.tracker.Record(x.host, x.check, x.r)
-		w.metrics.check(x.host, x.check, x.r)
-		if x.uptime > 0 {
-			w.uptime(x.host, x.uptime)
-		} else if x.check == CheckMySQL && !x.r.OK {
-			delete(w.lastUptime, x.host) // never judge a restart on a stale uptime
+	w.customMu.Lock()
+	for key, r := range w.customResults {
+		w.tracker.Record(key[0], key[1], r)
+		w.metrics.check(key[0], key[1], r)
+	}
+	w.customResults = map[[2]string]Result{}
+	w.customMu.Unlock()
+}
+
+// customLoop runs custom check commands, each host and check on its own,
+// every check's period; a command that hangs is killed at its timeout and
+// delays nothing else.
+func (w *Watch) customLoops(ctx context.Context, wg *sync.WaitGroup) {
+	for _, name := range w.tracker.Checks() {
+		if builtin(name) {
+			continue
+		}
+		ch := w.tracker.Check(name)
+		for _, h := range w.c.Hosts {
+			wg.Go(func() {
+				every(ctx, ch.Period, nil, func() {
+					r := Custom(ctx, ch, h)
+					if ctx.Err() != nil {
+						return
+					}
+					r.At = w.cfg.Now()
+					w.customMu.Lock()
+					w.customResults[[2]string{h.Name, name}] = r
+					w.customMu.Unlock()
+				})
+			})
 		}
 	}
 }
@@ -526,13 +665,14 @@ func (w *Watch) updateProblem(h *topology.Host, lh *topology.LiveHost) {
 	delete(w.problems, h.Name)
 }
 
-// checkWriter applies the detection rule and fails over when the writer is dead.
+// checkWriter applies the detection rules to the writer's latest facts and
+// fails over when it is dead.
 func (w *Watch) checkWriter(ctx context.Context, live *topology.Live) {
 	if w.writer == "" {
 		return
 	}
-	lost := !w.tracker.OK(w.writer, CheckPing) || !w.tracker.OK(w.writer, CheckMySQL)
-	v, why := JudgeWriter(w.c, w.writer, lost, live)
+	f := w.detect(live)
+	v, why := f.Verdict, f.Why
 	if v != w.verdict || why != w.verdictWhy {
 		switch v {
 		case WriterAlive:
@@ -540,23 +680,47 @@ func (w *Watch) checkWriter(ctx context.Context, live *topology.Live) {
 				w.log.Info("writer reachable again", "writer", w.writer)
 			}
 		case WriterUnreachable:
-			w.log.Warn("writer unreachable, not failing over", "writer", w.writer, "why", why)
-			w.event("writer %s unreachable (no failover): %s", w.writer, why)
+			if w.verdict != WriterUnreachable {
+				w.log.Warn("writer unreachable, not failing over", "writer", w.writer, "why", why)
+				w.event("writer %s unreachable (no failover): %s", w.writer, why)
+			} else {
+				w.log.Debug("writer unreachable, not failing over", "writer", w.writer, "why", why)
+			}
 		case WriterDead:
-			w.log.Error("writer dead", "writer", w.writer, "why", why)
-			w.event("writer %s dead: %s", w.writer, why)
+			w.log.Error("writer dead", "writer", w.writer, "fault", f.Kind, "why", why)
+			w.event("writer %s dead (%s): %s", w.writer, f.Kind, why)
 		}
 	}
 	w.verdict, w.verdictWhy = v, why
 	if v == WriterDead {
-		w.failover(ctx, live, why)
+		w.failover(ctx, live, f)
 	}
 }
 
+// detect builds the detector's input from the facts.
+func (w *Watch) detect(live *topology.Live) Finding {
+	if w.cfg.Agents == nil {
+		// No agents, no witnesses: the replicas confirm what the monitor's
+		// checks (with their trap period) say.
+		lost := !w.tracker.OK(w.writer, CheckPing) || !w.tracker.OK(w.writer, CheckMySQL)
+		v, why := JudgeWriter(w.c, w.writer, lost, live)
+		return Finding{Verdict: v, Kind: FaultHostLost, Why: why}
+	}
+	lost, see := replicaViews(w.c, w.writer, live)
+	return Detect(DetectInput{
+		Now: time.Now(), Writer: w.writer, Facts: w.facts.Get(w.writer),
+		ReplicasLost: lost, ReplicasSee: see,
+		HostLostAfter: w.hostLostAfter(), Fresh: w.hostLostAfter(), FrozenAfter: 2 * w.probePeriod(),
+		Agents: true,
+	})
+}
+
 // failover replaces the dead writer: choose, run the pre hook, fence, plan,
-// execute, record.
-func (w *Watch) failover(ctx context.Context, live *topology.Live, why string) {
+// execute (again on fresh connections until the promotion is complete),
+// record.
+func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 	dead := w.writer
+	why := f.Why
 	states := w.states()
 	choice := ChooseCandidate(w.c, dead, states, live, w.writerPos)
 	if choice.Host == "" {
@@ -568,42 +732,67 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, why string) {
 		w.lastFailure = msg
 		return
 	}
-	w.lastFailure = ""
 	cand := choice.Host
-	w.log.Warn("failover", "dead", dead, "candidate", cand, "choice", choice.Explain())
+	t0 := time.Now()
+	w.log.Warn("failover", "dead", dead, "fault", f.Kind, "candidate", cand, "choice", choice.Explain())
 	env := []string{"MMM_EVENT=failover", "MMM_CLUSTER=" + w.c.Name, "MMM_OLD_WRITER=" + dead, "MMM_NEW_WRITER=" + cand, "MMM_REASON=" + why}
-	if err := runHooks(ctx, w.c.Monitor.PreFailover, env); err != nil {
+	if err := runHook(ctx, w.c.Monitor.PreFailover, env, time.Minute); err != nil {
 		msg := fmt.Sprintf("failover of %s to %s aborted by the pre_failover hook: %v", dead, cand, err)
 		w.log.Error("failover aborted", "why", msg)
 		w.event("%s", msg)
 		w.lastFailure = msg
 		return
 	}
-	t0 := time.Now()
-	fence := w.fence(ctx, dead)
-	w.log.Info("old writer fenced", "host", dead, "how", fence, "took", time.Since(t0).Round(time.Millisecond))
-
-	live = w.cfg.Inspect(ctx) // fresh: the candidate's relay position, the replicas' sources
-	w.lastLive = live
-	p := plan.Failover(w.c, live, plan.FailoverOptions{
-		Dead: dead, Candidate: cand, Fenced: true, Now: w.cfg.Now().UTC(),
-		Why: fmt.Sprintf("%s; %s; fenced: %s", why, choice.Explain(), fence),
-	})
-	w.promoting(cand)
-	res := w.execute(ctx, "failover", p)
-	promoted := false
-	if st := resultOf(res, cand+":"+string(plan.KindSetVariable)+":read_only"); st == apply.Applied || (st == "" && !res.hasFailed()) {
-		promoted = true
+	fence, err := w.fenceOld(ctx, dead, f)
+	if err != nil {
+		msg := fmt.Sprintf("failover of %s to %s held: %v", dead, cand, err)
+		if w.lastFailure != msg {
+			w.log.Error("failover held: the old writer is not fenced", "host", dead, "error", err)
+			w.event("%s", msg)
+		}
+		w.lastFailure = msg
+		return
 	}
-	if !promoted {
+	w.lastFailure = ""
+	w.log.Warn("old writer fenced", "host", dead, "how", fence, "took", time.Since(t0).Round(time.Millisecond))
+	w.bumpEpoch("failover of " + dead)
+
+	dbs, closeDBs := w.freshDBs()
+	defer closeDBs()
+	var res execResult
+	var p *plan.Plan
+	promoted := false
+	for attempt := 1; attempt <= 3 && !promoted; attempt++ {
+		live = w.freshLive(ctx, dead)
+		if attempt == 1 {
+			if lc := live.Hosts[cand]; lc != nil && lc.Reachable {
+				w.failoverPos[dead] = plan.Received(lc).String()
+			}
+		}
+		p = plan.Failover(w.c, live, plan.FailoverOptions{
+			Dead: dead, Candidate: cand, Fenced: true, Now: w.cfg.Now().UTC(),
+			Why: fmt.Sprintf("%s; %s; fenced: %s", why, choice.Explain(), fence),
+		})
+		if attempt == 1 {
+			w.promoting(cand)
+		}
+		res = w.executeWith(ctx, "failover", p, dbs)
+		promoted = !res.hasFailed() && resultOf(res, cand+":"+string(plan.KindSetVariable)+":read_only") != apply.Failed
+		if p.HasErrors() {
+			break
+		}
+		if !promoted {
+			w.log.Warn("failover step failed; again on fresh connections", "attempt", attempt, "error", res.err)
+			closeDBs()
+			dbs, closeDBs = w.freshDBs()
+		}
+	}
+	if !promoted && !w.writable(ctx, dbs, cand) {
 		msg := fmt.Sprintf("failover of %s to %s failed: %v", dead, cand, res.err)
 		w.log.Error("failover failed", "error", res.err)
 		w.event("%s", msg)
 		w.lastFailure = msg
 		return
-	}
-	if lc := live.Hosts[cand]; lc != nil {
-		w.failoverPos[dead] = plan.Received(lc).String()
 	}
 	for _, pr := range p.Problems {
 		if pr.Host != "" && pr.Host != dead && strings.Contains(pr.Summary, "ahead of the new writer") {
@@ -617,19 +806,75 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, why string) {
 		w.log.Error("the old writer ran without semi-sync acknowledgements before it died: writes it acknowledged in that window may be missing on the new writer", "old", dead, "async_since", w.semiSyncOff.Format(time.RFC3339Nano))
 		w.event("WARNING: %s ran asynchronously since %s: writes it acknowledged after that may be missing on %s", dead, w.semiSyncOff.Format(time.TimeOnly), cand)
 	}
-	w.writer = cand
+	w.setWriter(cand)
 	w.verdict, w.verdictWhy = WriterAlive, ""
 	// The replicas' IO threads lost the old writer; they were repointed.
 	w.tracker.Reset(CheckRepThreads)
 	w.tracker.Reset(CheckRepBacklog)
 	w.metrics.failovers.Inc()
-	w.event("failover: %s is the writer in place of %s (%s, took %s)", cand, dead, fence, time.Since(t0).Round(time.Millisecond))
+	w.event("failover: %s is the writer in place of %s (%s; %s, took %s)", cand, dead, f.Kind, fence, time.Since(t0).Round(time.Millisecond))
 	w.log.Warn("failover done", "writer", cand, "old", dead, "took", time.Since(t0).Round(time.Millisecond), "errors", res.err)
 	w.save()
 	env = append(env, "MMM_RESULT=ok")
-	if err := runHooks(ctx, w.c.Monitor.PostFailover, env); err != nil {
+	if err := runHook(ctx, w.c.Monitor.PostFailover, env, time.Minute); err != nil {
 		w.log.Error("post_failover hook failed", "error", err)
 	}
+}
+
+// writable reads whether host is writable now (a failover whose later steps
+// failed still made it the writer once read_only is off).
+func (w *Watch) writable(ctx context.Context, dbs apply.Databases, host string) bool {
+	qctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	db, err := dbs.DB(qctx, host)
+	if err != nil {
+		return false
+	}
+	var ro int
+	return db.QueryRowContext(qctx, "SELECT @@global.read_only").Scan(&ro) == nil && ro == 0
+}
+
+// freshDBs opens new connections for one failover: a pooled connection to a
+// host that just failed may be dead and cost seconds.
+func (w *Watch) freshDBs() (apply.Databases, func()) {
+	if w.cfg.FailoverDBs == nil {
+		return w.cfg.DBs, func() {}
+	}
+	dbs := w.cfg.FailoverDBs()
+	return dbs, func() {
+		if c, ok := dbs.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+}
+
+// freshLive inspects every host but the fenced old writer again, in
+// parallel (each with its own deadline), for the failover plan; the old
+// writer counts as unreachable: it is fenced, nothing is asked of it.
+func (w *Watch) freshLive(ctx context.Context, dead string) *topology.Live {
+	live := w.liveFromFacts(time.Now())
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, h := range w.c.Hosts {
+		if h.Name == dead {
+			continue
+		}
+		wg.Go(func() {
+			ictx, cancel := context.WithTimeout(ctx, w.inspectTimeout())
+			lh := w.inspectHost(ictx, h.Name)
+			cancel()
+			mu.Lock()
+			live.Hosts[h.Name] = lh
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if lh := live.Hosts[dead]; lh != nil {
+		cp := *lh
+		cp.Reachable, cp.Error = false, dead+" is fenced"
+		live.Hosts[dead] = &cp
+	}
+	return live
 }
 
 // failBack moves the writer back to the role's prefer host when the file
@@ -657,46 +902,136 @@ func (w *Watch) failBack(ctx context.Context) {
 	}
 }
 
-// fence makes sure old holds the writer VIPs no longer: its agent confirms
-// the release, or its lease surely ran out (lease + margin since its last
-// renewal). It stops renewing old's lease either way. It returns how.
-func (w *Watch) fence(ctx context.Context, old string) string {
+// fenceOld makes sure the old writer can neither hold the writer VIP nor
+// take writes, before anything is promoted, and says how:
+//   - its agent answers: it fences the host now (VIP dropped, read_only and
+//     client sessions killed, or the server SIGKILLed when read_only cannot
+//     be set) and reports it complete;
+//   - its agent answered until the host was lost: the lease it holds is
+//     enforced by the agent itself; wait until every grant ever sent to it
+//     surely ran out (leases.Bound);
+//   - its agent was dead before: nobody enforces the lease; only
+//     monitor.fence_hook (power off) may fence it. Without one, no
+//     promotion: an error says why.
+//
+// Renewals to old stop first, so the bound cannot move while we wait.
+func (w *Watch) fenceOld(ctx context.Context, old string, f Finding) (string, error) {
 	w.leases.SetFenced(old, true)
-	lease := w.lease()
 	if w.cfg.Agents == nil {
-		return "no agents: VIPs are not managed"
+		return "no agents: VIPs are not managed", nil
 	}
+	facts := w.facts.Get(old)
+	now := time.Now()
+	agentUp := facts.Agent != nil && now.Sub(facts.AgentOKAt) <= w.hostLostAfter()
+	var agentErr error
+	if agentUp {
+		st, err := w.agentFence(ctx, old, f.Why)
+		if err == nil && st.Fence != nil && st.Fence.Complete {
+			w.leases.SetHeld(old, fromAgentRoles(st.Roles))
+			return "its agent fenced it (" + describeFence(st.Fence) + ")", nil
+		}
+		agentErr = err
+		if err == nil && st.Fence != nil {
+			agentErr = fmt.Errorf("its agent's fence is incomplete: %s", describeFence(st.Fence))
+		}
+		w.log.Warn("the old writer's agent could not fence it", "host", old, "error", agentErr)
+	}
+	// The lease is enforced by an agent that was alive while the host was:
+	// it answered within one lease of the host's last answer.
+	last := facts.LastContact()
+	enforced := !facts.AgentOKAt.IsZero() && !facts.AgentOKAt.Before(last.Add(-w.lease()))
+	if enforced && (agentErr == nil || f.Kind == FaultHostLost || f.Kind == FaultCrash) {
+		bound := w.leases.Bound(old)
+		// Grants a previous watch process sent echo nonces issued before we
+		// started: they ran out one lease (+ margin) after our start.
+		if b := w.started.Add(w.lease() + leaseMargin(w.lease())); b.After(bound) {
+			bound = b
+		}
+		if wait := time.Until(bound); wait > 0 {
+			w.log.Info("waiting until every grant sent to the old writer ran out", "host", old, "wait", wait.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		w.leases.Forget(old)
+		return fmt.Sprintf("its lease ran out (every grant sent to it ended by %s; its agent fences the host at lease end)", bound.Format("15:04:05.000")), nil
+	}
+	if hook := w.c.Monitor.FenceHook; len(hook) > 0 {
+		h := w.c.Host(old)
+		env := []string{"MMM_EVENT=fence", "MMM_CLUSTER=" + w.c.Name, "MMM_HOST=" + old, "MMM_ADDRESS=" + h.Address, "MMM_REASON=" + f.Why}
+		t0 := time.Now()
+		if err := runHook(ctx, hook, env, 30*time.Second); err != nil {
+			w.leases.SetFenced(old, false)
+			return "", fmt.Errorf("fence_hook failed for %s: %w", old, err)
+		}
+		w.leases.Forget(old)
+		w.event("fence_hook fenced %s in %s", old, time.Since(t0).Round(time.Millisecond))
+		return "fence_hook confirmed it is off", nil
+	}
+	w.leases.SetFenced(old, false)
+	if agentErr != nil {
+		return "", fmt.Errorf("%s's agent could not fence it (%v) and monitor.fence_hook is not set", old, agentErr)
+	}
+	return "", fmt.Errorf("%s's agent stopped answering at %s, before the host was lost, so nothing enforces its lease (its VIP and a writable server may still serve clients); set monitor.fence_hook to power it off, or fence it by hand and run `mmm move-role`",
+		old, facts.AgentOKAt.Format("15:04:05.000"))
+}
+
+// agentFence asks old's agent to fence its host now.
+func (w *Watch) agentFence(ctx context.Context, old, why string) (*agent.Status, error) {
 	unlock := w.leases.lockHost(old)
-	keep := w.withoutExclusive(w.leases.Held(old))
-	rctx, cancel := context.WithTimeout(ctx, w.agentTimeout())
-	st, err := w.cfg.Agents.SetRoles(rctx, old, toAgentRoles(keep), &agent.Lease{TTL: agent.Duration(lease), Holder: w.cfg.Holder})
-	cancel()
-	unlock()
-	if err == nil && !w.holdsExclusive(st) {
-		w.leases.SetHeld(old, fromAgentRoles(st.Roles))
-		return "its agent released the writer VIP"
-	}
-	last, ok := w.leases.Renewed(old)
+	defer unlock()
+	// The agent's escalation: read_only (~300ms), then SIGKILL and its
+	// confirmation.
+	fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	n, ok := w.leases.TakeNonce(old, time.Now())
 	if !ok {
-		last = w.started
-	}
-	until := last.Add(lease + leaseMargin(lease))
-	if wait := time.Until(until); wait > 0 {
-		w.log.Info("waiting for the old writer's lease to run out", "host", old, "wait", wait.Round(time.Millisecond), "agent_error", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
+		st, err := w.cfg.Agents.Status(fctx, old)
+		if err != nil {
+			return nil, err
+		}
+		w.leases.SetNonce(old, st.Nonce, time.Now())
+		if n, ok = w.leases.TakeNonce(old, time.Now()); !ok {
+			return nil, fmt.Errorf("agent %s handed out no nonce", old)
 		}
 	}
-	w.leases.Forget(old)
-	return fmt.Sprintf("its lease ran out (%s after the last renewal at %s; agent: %v)", lease, last.Format(time.RFC3339Nano), err)
+	return w.cfg.Agents.Fence(fctx, old, agent.FenceRequest{Cluster: w.c.Name, Host: old, Epoch: w.epochNow(), Nonce: n, Why: why})
+}
+
+func describeFence(r *agent.FenceReport) string {
+	var parts []string
+	if len(r.VIPsDropped) > 0 {
+		parts = append(parts, "dropped "+strings.Join(r.VIPsDropped, ", "))
+	}
+	switch {
+	case r.ServerKilled:
+		parts = append(parts, "server killed (read_only could not be set in time)")
+	case r.ServerDown:
+		parts = append(parts, "server down")
+	case r.ReadOnly:
+		parts = append(parts, "read_only set")
+	}
+	if r.SessionsKilled > 0 {
+		parts = append(parts, fmt.Sprintf("%d sessions killed", r.SessionsKilled))
+	}
+	if r.Error != "" {
+		parts = append(parts, "error: "+r.Error)
+	}
+	if len(parts) == 0 {
+		return "nothing to do"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // leaseMargin covers the agent's clock running slow against ours.
 func leaseMargin(lease time.Duration) time.Duration { return lease/10 + 50*time.Millisecond }
 
-func (w *Watch) lease() time.Duration {
-	if l := w.c.Monitor.Lease; l > 0 {
+func (w *Watch) lease() time.Duration { return leaseOf(w.c) }
+
+func leaseOf(c *topology.Cluster) time.Duration {
+	if l := c.Monitor.Lease; l > 0 {
 		return l
 	}
 	return 5 * time.Second
@@ -827,6 +1162,11 @@ func resultOf(r execResult, id string) apply.Status {
 // execute runs a plan through apply's executor and logs it, rendered, with
 // every step's timing.
 func (w *Watch) execute(ctx context.Context, what string, p *plan.Plan) execResult {
+	return w.executeWith(ctx, what, p, w.cfg.DBs)
+}
+
+// executeWith runs p on the given connections.
+func (w *Watch) executeWith(ctx context.Context, what string, p *plan.Plan, dbs apply.Databases) execResult {
 	var buf bytes.Buffer
 	_ = plan.Render(&buf, p)
 	w.log.Info("plan", "what", what, "plan", "\n"+buf.String())
@@ -840,8 +1180,8 @@ func (w *Watch) execute(ctx context.Context, what string, p *plan.Plan) execResu
 		return execResult{err: err}
 	}
 	ex := &apply.Executor{
-		DBs:     w.cfg.DBs,
-		Runner:  apply.Runners(&leaseVIPRunner{w: w}, apply.NewWaitRunner(w.cfg.DBs, w.c), apply.NewKillRunner(w.cfg.DBs, w.c)),
+		DBs:     dbs,
+		Runner:  apply.Runners(&leaseVIPRunner{w: w}, apply.NewWaitRunner(dbs, w.c), apply.NewKillRunner(dbs, w.c)),
 		Guard:   w.guard,
 		Timeout: w.cfg.StepTimeout,
 	}
@@ -879,10 +1219,15 @@ func (w *Watch) guard(ctx context.Context, s plan.Step) error {
 		return nil
 	}
 	for _, h := range w.c.Masters() {
-		if h.Name == s.Host {
+		if h.Name == s.Host || w.leases.Fenced(h.Name) {
+			// A fenced master (its agent confirmed, its lease ran out, or
+			// the fence hook powered it off) is not asked: it may be gone,
+			// and dialling it would cost its connect timeout.
 			continue
 		}
-		db, err := w.cfg.DBs.DB(ctx, h.Name)
+		gctx, cancel := context.WithTimeout(ctx, w.inspectTimeout())
+		defer cancel()
+		db, err := w.cfg.DBs.DB(gctx, h.Name)
 		if err != nil {
 			if !w.leases.Fenced(h.Name) {
 				return fmt.Errorf("refusing to make %s writable: %s cannot be checked (%v) and was not fenced", s.Host, h.Name, err)
@@ -890,7 +1235,7 @@ func (w *Watch) guard(ctx context.Context, s plan.Step) error {
 			continue
 		}
 		var ro int
-		if err := db.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err != nil {
+		if err := db.QueryRowContext(gctx, "SELECT @@global.read_only").Scan(&ro); err != nil {
 			if !w.leases.Fenced(h.Name) {
 				return fmt.Errorf("refusing to make %s writable: cannot read read_only of %s (%v) and it was not fenced", s.Host, h.Name, err)
 			}
@@ -932,12 +1277,10 @@ func (r *leaseVIPRunner) RunStep(ctx context.Context, s plan.Step) error {
 	if s.Kind == plan.KindAssignVIP {
 		roles = append(roles, RoleIP{Role: s.VIP.Role, IP: s.VIP.IP})
 	}
-	st, err := w.cfg.Agents.SetRoles(ctx, s.Host, toAgentRoles(roles), &agent.Lease{TTL: agent.Duration(w.lease()), Holder: w.cfg.Holder})
+	st, err := w.grant(ctx, s.Host, roles)
 	if err != nil {
 		return err
 	}
-	w.leases.SetRenewed(s.Host, time.Now())
-	w.leases.SetHeld(s.Host, fromAgentRoles(st.Roles))
 	if held := st.Holds(s.VIP.IP); held != (s.Kind == plan.KindAssignVIP) {
 		return fmt.Errorf("agent on %s answered, but %s is held=%v afterwards", s.Host, s.VIP.IP, held)
 	}
@@ -961,21 +1304,17 @@ func fromAgentRoles(in []agent.HeldRole) []RoleIP {
 	return out
 }
 
-// runHooks runs a hook (monitor.pre_failover / post_failover: one command as
-// an argument list) with the failover's details in the environment
-// (MMM_EVENT, MMM_CLUSTER, MMM_OLD_WRITER, MMM_NEW_WRITER, MMM_REASON). A hook
-// that exits non-zero or runs longer than a minute is an error.
-func runHooks(ctx context.Context, argv []string, env []string) error {
+// runHook runs a hook (monitor.pre_failover, post_failover, fence_hook: one
+// command as an argument list) with the event's details in a minimal
+// environment (never the watch's own, which holds secrets), in its own
+// process group, killed whole at timeout. Non-zero exit is an error.
+func runHook(ctx context.Context, argv []string, env []string, timeout time.Duration) error {
 	if len(argv) == 0 {
 		return nil
 	}
-	hctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(hctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+	r := command.Run(ctx, command.Spec{Argv: argv, Env: env, Timeout: timeout})
+	if r.Err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(argv, " "), r.Err)
 	}
 	return nil
 }

@@ -84,7 +84,14 @@ func setUp(t testing.TB) *cluster {
 func (k *cluster) startWatch() {
 	t := k.t
 	pool := &apply.Pool{Cluster: k.c, Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 2 * time.Second}}
-	k.w = watch.New(watch.Config{Cluster: k.c, Inspect: k.inspect, DBs: pool, Agents: k.agents, Holder: "watch@test"})
+	k.w = watch.New(watch.Config{Cluster: k.c, Inspect: k.inspect, DBs: pool, Agents: k.agents, Holder: "watch@test",
+		InspectHost: func(ctx context.Context, host string) *topology.LiveHost {
+			return inspect.InspectHost(ctx, k.c, k.c.Host(host), inspect.Options{Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 2 * time.Second}})
+		},
+		FailoverDBs: func() apply.Databases {
+			return &apply.Pool{Cluster: k.c, Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 10 * time.Second}}
+		},
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel, k.done = cancel, make(chan struct{})
 	k.w.Start(ctx)

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -13,16 +14,72 @@ import (
 // ticker, because a round can take longer than a lease (an unreachable host
 // costs its connect timeouts) and a lease that runs out fences a healthy
 // writer.
+//
+// Grants (docs/watch.md, "Grants"): every grant echoes a nonce the agent
+// handed out in an answer (single use), and carries the watch's epoch. The
+// agent accepts it only while the nonce is younger than one lease by its own
+// clock, and ends the lease one TTL after it issued the nonce. The nonce was
+// issued before its answer arrived here, so the lease surely ended once
+// arrival + TTL·(1+ρ) + δ passed on our clock: bound() is the latest such
+// time over every grant ever sent to a host, sent or given up on alike.
 type leases struct {
 	mu      sync.Mutex
 	held    map[string][]RoleIP
 	renewed map[string]time.Time
 	fenced  map[string]bool
 	hostMu  map[string]*sync.Mutex
+	nonce   map[string]nonce
+	bounds  map[string]time.Time
+	ttl     time.Duration
 }
 
-func newLeases() *leases {
-	return &leases{held: map[string][]RoleIP{}, renewed: map[string]time.Time{}, fenced: map[string]bool{}, hostMu: map[string]*sync.Mutex{}}
+// nonce is the freshest unused nonce an agent handed out, and when its
+// answer arrived.
+type nonce struct {
+	value   string
+	arrived time.Time
+}
+
+func newLeases(ttl time.Duration) *leases {
+	return &leases{held: map[string][]RoleIP{}, renewed: map[string]time.Time{}, fenced: map[string]bool{}, hostMu: map[string]*sync.Mutex{},
+		nonce: map[string]nonce{}, bounds: map[string]time.Time{}, ttl: ttl}
+}
+
+// SetNonce records the nonce of an answer that arrived at.
+func (l *leases) SetNonce(host, value string, at time.Time) {
+	if value == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if at.After(l.nonce[host].arrived) {
+		l.nonce[host] = nonce{value: value, arrived: at}
+	}
+}
+
+// TakeNonce hands out host's freshest nonce for one grant, if it is young
+// enough for the agent to accept it (half a lease: it must still be valid
+// when the request arrives), and records the grant's bound before it is sent.
+func (l *leases) TakeNonce(host string, now time.Time) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, ok := l.nonce[host]
+	if !ok || now.Sub(n.arrived) > l.ttl/2 {
+		return "", false
+	}
+	delete(l.nonce, host)
+	if b := n.arrived.Add(l.ttl + leaseMargin(l.ttl)); b.After(l.bounds[host]) {
+		l.bounds[host] = b
+	}
+	return n.value, true
+}
+
+// Bound is when every grant ever sent to host surely ran out (zero: none
+// was sent by this watch).
+func (l *leases) Bound(host string) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bounds[host]
 }
 
 // lockHost serialises the agent calls for one host (renewals, VIP steps,
@@ -110,9 +167,9 @@ func (l *leases) Placement() Placement {
 	return p
 }
 
-// renewPeriod: a third of the lease, at most the check period.
+// renewPeriod: a quarter of the lease, at most the check period.
 func (w *Watch) renewPeriod() time.Duration {
-	p := w.lease() / 3
+	p := w.lease() / 4
 	if cp := w.c.Monitor.CheckPeriod; cp > 0 && cp < p {
 		p = cp
 	}
@@ -145,7 +202,6 @@ func (w *Watch) renew(ctx context.Context) {
 	if w.cfg.Agents == nil {
 		return
 	}
-	lease := &agent.Lease{TTL: agent.Duration(w.lease()), Holder: w.cfg.Holder}
 	var wg sync.WaitGroup
 	for _, h := range w.c.Hosts {
 		if w.leases.Fenced(h.Name) {
@@ -161,14 +217,37 @@ func (w *Watch) renew(ctx context.Context) {
 			}
 			rctx, cancel := context.WithTimeout(ctx, w.agentTimeout())
 			defer cancel()
-			st, err := w.cfg.Agents.SetRoles(rctx, host, toAgentRoles(w.leases.Held(host)), lease)
-			if err != nil {
+			if _, err := w.grant(rctx, host, w.leases.Held(host)); err != nil {
 				w.log.Debug("lease renewal failed", "host", host, "error", err)
-				return
 			}
-			w.leases.SetRenewed(host, time.Now())
-			w.leases.SetHeld(host, fromAgentRoles(st.Roles))
 		}(h.Name)
 	}
 	wg.Wait()
+}
+
+// grant sends host its full role set with a lease, echoing a fresh nonce
+// (asking the agent for one first when none is fresh), and records the
+// answer. Called with the host's agent lock held.
+func (w *Watch) grant(ctx context.Context, host string, roles []RoleIP) (*agent.Status, error) {
+	n, ok := w.leases.TakeNonce(host, time.Now())
+	if !ok {
+		st, err := w.cfg.Agents.Status(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		w.leases.SetNonce(host, st.Nonce, time.Now())
+		if n, ok = w.leases.TakeNonce(host, time.Now()); !ok {
+			return nil, fmt.Errorf("agent %s handed out no nonce (protocol %d): upgrade it to this mmm's version", host, st.Protocol)
+		}
+	}
+	lease := &agent.Lease{TTL: agent.Duration(w.lease()), Holder: w.cfg.Holder, Epoch: w.epochNow(), Nonce: n}
+	st, err := w.cfg.Agents.SetRoles(ctx, host, toAgentRoles(roles), lease)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	w.leases.SetNonce(host, st.Nonce, now)
+	w.leases.SetRenewed(host, now)
+	w.leases.SetHeld(host, fromAgentRoles(st.Roles))
+	return st, nil
 }

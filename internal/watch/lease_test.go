@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mysql-mmm/mmm/internal/agent"
 	"github.com/mysql-mmm/mmm/internal/topology"
@@ -16,7 +17,15 @@ type recordingAgents struct {
 }
 
 func (r *recordingAgents) Status(ctx context.Context, host string) (*agent.Status, error) {
-	return &agent.Status{Host: host, Mode: agent.ModeLease}, nil
+	return &agent.Status{Host: host, Mode: agent.ModeLease, Nonce: "n", Protocol: agent.ProtocolVersion}, nil
+}
+
+func (r *recordingAgents) Fence(ctx context.Context, host string, req agent.FenceRequest) (*agent.Status, error) {
+	return &agent.Status{Host: host, Mode: agent.ModeLease, Nonce: "n", Fence: &agent.FenceReport{Complete: true}}, nil
+}
+
+func (r *recordingAgents) Witness(ctx context.Context, witness string, targets []string, timeout time.Duration) (*agent.WitnessReport, error) {
+	return &agent.WitnessReport{Witness: witness}, nil
 }
 
 func (r *recordingAgents) SetRoles(ctx context.Context, host string, roles []agent.RoleIP, lease *agent.Lease) (*agent.Status, error) {
@@ -29,7 +38,7 @@ func (r *recordingAgents) SetRoles(ctx context.Context, host string, roles []age
 	for _, x := range roles {
 		held = append(held, agent.HeldRole{Role: x.Role, IP: x.IP})
 	}
-	return &agent.Status{Host: host, Mode: agent.ModeLease, Roles: held}, nil
+	return &agent.Status{Host: host, Mode: agent.ModeLease, Roles: held, Nonce: "n"}, nil
 }
 
 // A host fenced as an old writer that came back ONLINE, but was not yet seen

@@ -22,6 +22,8 @@ type savedState struct {
 	FailoverPos map[string]string     `json:"failover_positions,omitempty"`
 	Fenced      []string              `json:"fenced,omitempty"`
 	Ahead       map[string]string     `json:"ahead_after_failover,omitempty"`
+	// Epoch is the last grant epoch (docs/watch.md, "Grants").
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 func loadState(path string) (*savedState, error) {
@@ -61,12 +63,21 @@ func writeAtomic(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	// The rename is durable only once the directory is: the epoch must
+	// never go back after a power loss.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 func (w *Watch) snapshot() *savedState {
 	st := &savedState{Version: 1, Mode: w.mode, ModeReason: w.modeReason, Writer: w.writer,
-		Hosts: map[string]*HostState{}, FailoverPos: w.failoverPos, Ahead: w.aheadAfterFailover}
+		Hosts: map[string]*HostState{}, FailoverPos: w.failoverPos, Ahead: w.aheadAfterFailover, Epoch: w.epoch.Load()}
 	for n, hs := range w.machine.Hosts {
 		cp := *hs
 		st.Hosts[n] = &cp
@@ -96,7 +107,10 @@ func (w *Watch) restore(st *savedState) {
 	if st.Mode != "" {
 		w.mode, w.modeReason = st.Mode, st.ModeReason
 	}
-	w.writer = st.Writer
+	w.setWriter(st.Writer)
+	if st.Epoch > w.epoch.Load() {
+		w.epoch.Store(st.Epoch)
+	}
 	for n, hs := range st.Hosts {
 		cur := w.machine.Hosts[n]
 		if cur == nil || hs == nil {

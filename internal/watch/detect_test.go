@@ -1,0 +1,90 @@
+package watch
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/agent"
+)
+
+// Detect's rules, one row per fault class (docs/watch.md, "Detection").
+func TestDetect(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	ago := func(ms int) time.Time { return now.Add(-time.Duration(ms) * time.Millisecond) }
+	health := func(state string, sinceMs int) *agent.Status {
+		return &agent.Status{Server: &agent.ServerHealth{State: state, Age: agent.Duration(50 * time.Millisecond), Since: agent.Duration(time.Duration(sinceMs) * time.Millisecond)}}
+	}
+	// The host answered everything until cut (ms ago).
+	silentSince := func(cut int) HostFacts {
+		return HostFacts{
+			Server:     ServerFact{State: agent.ProbeTimeout, At: ago(100)},
+			ServerOKAt: ago(cut), LiveOKAt: ago(cut), AgentOKAt: ago(cut), Agent: health(agent.ProbeOK, 60000),
+		}
+	}
+	witness := func(f HostFacts, states ...string) HostFacts {
+		f.Witnesses = map[string]WitnessFact{}
+		for i, s := range states {
+			name := []string{"master2", "slave1", "slave2"}[i]
+			f.Witnesses[name] = WitnessFact{Witness: name, Server: s, Agent: s, At: ago(100)}
+		}
+		return f
+	}
+	tests := []struct {
+		name    string
+		facts   HostFacts
+		lost    []string
+		see     []string
+		verdict Verdict
+		kind    FaultKind
+		why     string
+	}{
+		{"healthy", HostFacts{Server: ServerFact{State: agent.ProbeOK, At: ago(100)}, LiveOKAt: ago(200), AgentOKAt: ago(100), Agent: health(agent.ProbeOK, 60000)},
+			nil, nil, WriterAlive, "", ""},
+		{"crash confirmed by its agent",
+			HostFacts{Server: ServerFact{State: agent.ProbeRefused, At: ago(50), Detail: "connection refused"}, ServerOKAt: ago(300), LiveOKAt: ago(300), AgentOKAt: ago(20), Agent: health(agent.ProbeRefused, 100)},
+			nil, nil, WriterDead, FaultCrash, "confirmed by its agent"},
+		{"crash confirmed by replicas, agent down with it",
+			HostFacts{Server: ServerFact{State: agent.ProbeRefused, At: ago(50)}, ServerOKAt: ago(300), LiveOKAt: ago(300), AgentOKAt: ago(900)},
+			[]string{"slave1", "slave2"}, nil, WriterDead, FaultCrash, "replicas slave1, slave2"},
+		{"refused, nobody confirms yet (agent status from before the crash)",
+			HostFacts{Server: ServerFact{State: agent.ProbeRefused, At: ago(50)}, ServerOKAt: ago(300), LiveOKAt: ago(300), AgentOKAt: ago(200), Agent: health(agent.ProbeOK, 60000)},
+			nil, []string{"slave1"}, WriterUnreachable, "", "nobody confirms"},
+		{"frozen, confirmed by its agent",
+			HostFacts{Server: ServerFact{State: agent.ProbeFrozen, At: ago(50)}, ServerOKAt: ago(900), LiveOKAt: ago(900), AgentOKAt: ago(30), Agent: health(agent.ProbeFrozen, 800)},
+			nil, nil, WriterDead, FaultFrozen, "its own agent confirms"},
+		{"frozen too briefly (busy server)",
+			HostFacts{Server: ServerFact{State: agent.ProbeFrozen, At: ago(50)}, ServerOKAt: ago(400), LiveOKAt: ago(400), AgentOKAt: ago(30), Agent: health(agent.ProbeFrozen, 200)},
+			nil, nil, WriterUnreachable, "", "its agent does"},
+		{"monitor alone cannot greet, agent sees the server fine",
+			HostFacts{Server: ServerFact{State: agent.ProbeTimeout, At: ago(50)}, ServerOKAt: ago(2000), LiveOKAt: ago(2000), AgentOKAt: ago(30), Agent: health(agent.ProbeOK, 60000)},
+			nil, nil, WriterUnreachable, "", "its agent does"},
+		{"host lost, not long enough", witness(silentSince(500), agent.ProbeTimeout, agent.ProbeTimeout, agent.ProbeTimeout),
+			[]string{"slave1"}, nil, WriterUnreachable, "", ""},
+		{"host lost, witnesses agree", witness(silentSince(900), agent.ProbeTimeout, agent.ProbeTimeout, agent.ProbeRefused),
+			nil, []string{"slave1"}, WriterDead, FaultHostLost, "witnesses master2, slave1, slave2"},
+		{"host lost, majority of witnesses", witness(silentSince(900), agent.ProbeTimeout, agent.ProbeOK, agent.ProbeTimeout),
+			nil, nil, WriterDead, FaultHostLost, "witnesses master2, slave2"},
+		{"monitor cut off: witnesses see it", witness(silentSince(3000), agent.ProbeOK, agent.ProbeOK, agent.ProbeTimeout),
+			[]string{"slave2"}, nil, WriterUnreachable, "", "the monitor is cut off"},
+		{"monitor isolated: no witness answers", silentSince(3000),
+			nil, nil, WriterUnreachable, "", "no witness answers"},
+		{"stale witness answers do not count", func() HostFacts {
+			f := witness(silentSince(3000), agent.ProbeTimeout, agent.ProbeTimeout)
+			for k, v := range f.Witnesses {
+				v.At = ago(5000)
+				f.Witnesses[k] = v
+			}
+			return f
+		}(), nil, nil, WriterUnreachable, "", "no witness answers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := Detect(DetectInput{Now: now, Writer: "master1", Facts: tt.facts, ReplicasLost: tt.lost, ReplicasSee: tt.see,
+				HostLostAfter: 750 * time.Millisecond, Fresh: 750 * time.Millisecond, FrozenAfter: 500 * time.Millisecond, Agents: true})
+			if f.Verdict != tt.verdict || f.Kind != tt.kind || !strings.Contains(f.Why, tt.why) {
+				t.Errorf("got %s/%s %q, want %s/%s containing %q", f.Verdict, f.Kind, f.Why, tt.verdict, tt.kind, tt.why)
+			}
+		})
+	}
+}

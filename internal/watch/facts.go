@@ -1,0 +1,383 @@
+package watch
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/agent"
+	"github.com/mysql-mmm/mmm/internal/topology"
+)
+
+// Probes publish facts; nothing waits on a host.
+//
+// Every host has three probe loops of its own, each call under its own
+// deadline: the server's greeting (TCP connect + the server's first packet:
+// tells a crashed server, refused, from a frozen one, connected but silent,
+// from a lost host, no answer), the inspection (what plan reads), and its
+// agent's status (which also hands out the nonce the next grant echoes). A
+// witness loop asks the other hosts' agents how they see the writer while
+// the monitor has doubts. Each loop stores the attempt before the I/O and
+// the outcome after it, with times, in the fact store; the round reads the
+// latest facts and never waits on a probe, so an unreachable or frozen host
+// costs its own loops their timeouts and nobody else anything.
+
+// ServerFact is one greeting probe of a host's server port from the monitor.
+type ServerFact struct {
+	State  string // agent.ProbeOK, ProbeRefused, ProbeFrozen, ProbeTimeout, ProbeError
+	Detail string
+	At     time.Time // when the probe was sent
+	Took   time.Duration
+}
+
+// WitnessFact is what one witness (another host's agent) saw of a host.
+type WitnessFact struct {
+	Witness string
+	Server  string // probe outcome of the host's server port from the witness
+	Agent   string // probe outcome of the host's agent from the witness
+	Detail  string
+	At      time.Time // when the watch sent the question
+}
+
+// HostFacts is the latest of everything the probes learned about a host.
+type HostFacts struct {
+	Server     ServerFact
+	ServerOKAt time.Time // the last greeting
+	// Live is the last inspection (Reachable or not), LiveAt when it ended.
+	Live        *topology.LiveHost
+	LiveAt      time.Time
+	LiveOKAt    time.Time
+	LiveAttempt time.Time // the inspection in progress started then (zero: none)
+	// Agent is the agent's last status answer, AgentErr the last error.
+	Agent     *agent.Status
+	AgentErr  error
+	AgentAt   time.Time // when the last answer or error came
+	AgentOKAt time.Time // when the last answer came
+	// Witnesses: by witness host, the last answer about this host.
+	Witnesses map[string]WitnessFact
+}
+
+// LastContact is the last time anything of the host answered the monitor.
+func (f *HostFacts) LastContact() time.Time {
+	t := f.ServerOKAt
+	if f.LiveOKAt.After(t) {
+		t = f.LiveOKAt
+	}
+	if f.AgentOKAt.After(t) {
+		t = f.AgentOKAt
+	}
+	return t
+}
+
+// factStore holds every host's facts under its own lock (never the round's).
+type factStore struct {
+	mu    sync.Mutex
+	hosts map[string]*HostFacts
+	// kick wakes the round at once when a probe saw the writer fail, rather
+	// than at the next tick (orchestrator's "emergent" re-check).
+	kick chan struct{}
+	// suspect wakes the witness loop and the host's agent loop.
+	suspect map[string]chan struct{}
+	// witness wakes the witness loop.
+	witness chan struct{}
+}
+
+func newFactStore(c *topology.Cluster) *factStore {
+	fs := &factStore{hosts: map[string]*HostFacts{}, kick: make(chan struct{}, 1), witness: make(chan struct{}, 1), suspect: map[string]chan struct{}{}}
+	for _, h := range c.Hosts {
+		fs.hosts[h.Name] = &HostFacts{Witnesses: map[string]WitnessFact{}}
+		fs.suspect[h.Name] = make(chan struct{}, 1)
+	}
+	return fs
+}
+
+// Get returns a copy of host's facts.
+func (fs *factStore) Get(host string) HostFacts {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	f := fs.hosts[host]
+	if f == nil {
+		return HostFacts{}
+	}
+	cp := *f
+	cp.Witnesses = make(map[string]WitnessFact, len(f.Witnesses))
+	for k, v := range f.Witnesses {
+		cp.Witnesses[k] = v
+	}
+	return cp
+}
+
+func (fs *factStore) update(host string, fn func(f *HostFacts)) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.hosts[host]; f != nil {
+		fn(f)
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// probePeriod is how often each probe loop runs.
+func (w *Watch) probePeriod() time.Duration {
+	p := w.c.Monitor.CheckPeriod
+	if p <= 0 {
+		p = time.Second
+	}
+	return p
+}
+
+// probeTimeout bounds one greeting probe or witness question: one check
+// period, at least 200ms (a LAN answers in a millisecond; a server that does
+// not greet within that is not serving).
+func (w *Watch) probeTimeout() time.Duration {
+	return max(w.probePeriod(), 200*time.Millisecond)
+}
+
+// hostLostAfter is how long without any answer makes a host lost, when the
+// witnesses agree.
+func (w *Watch) hostLostAfter() time.Duration {
+	if d := w.c.Monitor.HostLostAfter; d > 0 {
+		return d
+	}
+	return max(3*w.probePeriod(), 500*time.Millisecond)
+}
+
+// inspectTimeout bounds one inspection.
+func (w *Watch) inspectTimeout() time.Duration {
+	return max(4*w.probePeriod(), time.Second)
+}
+
+// runProbes starts every probe loop; they end with ctx.
+func (w *Watch) runProbes(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for _, h := range w.c.Hosts {
+		wg.Go(func() { w.serverLoop(ctx, h) })
+		wg.Go(func() { w.inspectLoop(ctx, h) })
+		if w.cfg.Agents != nil {
+			wg.Go(func() { w.agentLoop(ctx, h) })
+		}
+	}
+	if w.cfg.Agents != nil {
+		wg.Go(func() { w.witnessLoop(ctx) })
+	}
+	return &wg
+}
+
+// every runs fn now and then every period until ctx ends; a signal on wake
+// runs it at once.
+func every(ctx context.Context, period time.Duration, wake <-chan struct{}, fn func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		fn()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+	}
+}
+
+func (w *Watch) serverLoop(ctx context.Context, h *topology.Host) {
+	addr := net.JoinHostPort(h.Address, strconv.Itoa(portOf(h)))
+	every(ctx, w.probePeriod(), nil, func() {
+		t0 := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, w.probeTimeout())
+		state, detail := agent.ProbeServer(pctx, addr, w.probeTimeout())
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		took := time.Since(t0)
+		w.facts.update(h.Name, func(f *HostFacts) {
+			f.Server = ServerFact{State: state, Detail: detail, At: t0, Took: took}
+			if state == agent.ProbeOK {
+				f.ServerOKAt = t0.Add(took)
+			}
+		})
+		if state != agent.ProbeOK {
+			signal(w.facts.suspect[h.Name])
+			if h.Name == w.currentWriter() {
+				signal(w.facts.kick)
+				signal(w.facts.witness)
+			}
+		}
+	})
+}
+
+func (w *Watch) inspectLoop(ctx context.Context, h *topology.Host) {
+	every(ctx, w.probePeriod(), nil, func() {
+		t0 := time.Now()
+		w.facts.update(h.Name, func(f *HostFacts) { f.LiveAttempt = t0 })
+		ictx, cancel := context.WithTimeout(ctx, w.inspectTimeout())
+		lh := w.inspectHost(ictx, h.Name)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		now := time.Now()
+		w.facts.update(h.Name, func(f *HostFacts) {
+			f.Live, f.LiveAt, f.LiveAttempt = lh, now, time.Time{}
+			if lh != nil && lh.Reachable {
+				f.LiveOKAt = now
+			}
+		})
+	})
+}
+
+func (w *Watch) agentLoop(ctx context.Context, h *topology.Host) {
+	every(ctx, w.probePeriod(), w.facts.suspect[h.Name], func() {
+		actx, cancel := context.WithTimeout(ctx, w.agentTimeout())
+		st, err := w.cfg.Agents.Status(actx, h.Name)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		now := time.Now()
+		if err == nil {
+			w.leases.SetNonce(h.Name, st.Nonce, now)
+		}
+		w.facts.update(h.Name, func(f *HostFacts) {
+			f.AgentAt = now
+			if err != nil {
+				f.AgentErr = err
+				return
+			}
+			f.Agent, f.AgentErr, f.AgentOKAt = st, nil, now
+		})
+	})
+}
+
+// suspectWriter: the monitor has doubts about the writer (its last greeting
+// failed, or nothing answered for two periods).
+func (w *Watch) suspectWriter(writer string, now time.Time) bool {
+	if writer == "" {
+		return false
+	}
+	f := w.facts.Get(writer)
+	return f.Server.State != "" && f.Server.State != agent.ProbeOK || now.Sub(f.LastContact()) > 2*w.probePeriod()
+}
+
+// witnessLoop asks every other host's agent how it sees the writer, while
+// the monitor has doubts about it.
+func (w *Watch) witnessLoop(ctx context.Context) {
+	writer := ""
+	every(ctx, w.probePeriod(), w.facts.witness, func() {
+		writer = w.currentWriter()
+		if !w.suspectWriter(writer, time.Now()) {
+			return
+		}
+		w.askWitnesses(ctx, writer)
+	})
+}
+
+// askWitnesses asks, in parallel, every agent but the writer's how it sees
+// the writer, and records the answers. It returns when all answered or their
+// deadline passed.
+func (w *Watch) askWitnesses(ctx context.Context, writer string) {
+	var wg sync.WaitGroup
+	sent := time.Now()
+	for _, h := range w.c.Hosts {
+		if h.Name == writer {
+			continue
+		}
+		wg.Go(func() {
+			wctx, cancel := context.WithTimeout(ctx, w.probeTimeout()+w.agentTimeout())
+			defer cancel()
+			rep, err := w.cfg.Agents.Witness(wctx, h.Name, []string{writer}, w.probeTimeout())
+			if err != nil || rep == nil {
+				return // an agent that does not answer is no witness
+			}
+			for _, r := range rep.Results {
+				if r.Host != writer {
+					continue
+				}
+				w.facts.update(writer, func(f *HostFacts) {
+					f.Witnesses[h.Name] = WitnessFact{Witness: h.Name, Server: r.Server, Agent: r.Agent, Detail: r.Detail, At: sent}
+				})
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// currentWriter reads the writer without the round's lock.
+func (w *Watch) currentWriter() string {
+	w.writerMu.Lock()
+	defer w.writerMu.Unlock()
+	return w.writerName
+}
+
+// inspectHost reads one host, through Config.InspectHost when given.
+func (w *Watch) inspectHost(ctx context.Context, host string) *topology.LiveHost {
+	if w.cfg.InspectHost != nil {
+		return w.cfg.InspectHost(ctx, host)
+	}
+	live := w.cfg.Inspect(ctx)
+	if lh := live.Hosts[host]; lh != nil {
+		return lh
+	}
+	return &topology.LiveHost{Name: host, Error: "not inspected"}
+}
+
+// liveFromFacts assembles the round's view from the latest facts: a host
+// whose last inspection is older than staleAfter counts as unreachable.
+func (w *Watch) liveFromFacts(now time.Time) *topology.Live {
+	live := &topology.Live{Hosts: map[string]*topology.LiveHost{}}
+	stale := w.hostLostAfter()
+	if w.cfg.Agents != nil {
+		live.Agents = map[string]*topology.LiveAgent{}
+		live.VIPs = map[string][]string{}
+		for _, r := range w.c.Roles {
+			for _, ip := range r.IPs {
+				live.VIPs[ip] = nil
+			}
+		}
+	}
+	for _, h := range w.c.Hosts {
+		f := w.facts.Get(h.Name)
+		lh := f.Live
+		switch {
+		case lh == nil:
+			lh = &topology.LiveHost{Name: h.Name, Address: h.Address, Port: portOf(h), Error: "not inspected yet"}
+		case lh.Reachable && now.Sub(f.LiveOKAt) > stale:
+			cp := *lh
+			cp.Reachable = false
+			cp.Error = "inspect " + h.Name + ": no answer for " + now.Sub(f.LiveOKAt).Round(time.Millisecond).String()
+			lh = &cp
+		}
+		live.Hosts[h.Name] = lh
+		if w.cfg.Agents == nil {
+			continue
+		}
+		la := &topology.LiveAgent{}
+		switch {
+		case f.Agent != nil && now.Sub(f.AgentOKAt) <= stale:
+			la.Reachable, la.Mode = true, string(f.Agent.Mode)
+			for _, r := range f.Agent.Roles {
+				la.IPs = append(la.IPs, r.IP)
+			}
+		case f.AgentErr != nil:
+			la.Error = f.AgentErr.Error()
+		default:
+			la.Error = "agent " + h.Name + ": no answer yet"
+		}
+		live.Agents[h.Name] = la
+	}
+	if live.VIPs != nil {
+		for _, h := range w.c.Hosts {
+			for _, ip := range live.Agents[h.Name].IPs {
+				live.VIPs[ip] = append(live.VIPs[ip], h.Name)
+			}
+		}
+	}
+	return live
+}
