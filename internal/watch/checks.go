@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/mysql-mmm/mmm/internal/command"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -273,27 +273,28 @@ func MySQLCheck(ctx context.Context, db *sql.DB, timeout time.Duration) (Result,
 
 // Custom runs a custom check's command with the host's name and address as
 // arguments appended and MMM_HOST/MMM_ADDRESS in the environment; exit 0 passes.
+// It runs through internal/command: a minimal environment (never the watch's
+// secrets), its own process group killed whole at the timeout.
 func Custom(ctx context.Context, ch *topology.Check, h *topology.Host) Result {
 	t0 := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, ch.Timeout)
-	defer cancel()
 	if len(ch.Command) == 0 {
 		return Result{At: t0, Detail: "ERROR: no command"}
 	}
-	args := append(append([]string{}, ch.Command[1:]...), h.Name, h.Address)
-	cmd := exec.CommandContext(ctx, ch.Command[0], args...)
-	cmd.Env = append(cmd.Environ(), "MMM_HOST="+h.Name, "MMM_ADDRESS="+h.Address)
-	out, err := cmd.CombinedOutput()
+	argv := append(append([]string{}, ch.Command...), h.Name, h.Address)
+	res := command.Run(ctx, command.Spec{
+		Argv:    argv,
+		Env:     []string{"MMM_HOST=" + h.Name, "MMM_ADDRESS=" + h.Address},
+		Timeout: ch.Timeout,
+	})
 	r := Result{At: t0, Latency: time.Since(t0)}
-	if ctx.Err() != nil {
+	switch {
+	case errors.Is(res.Err, command.ErrTimeout):
 		r.Detail = fmt.Sprintf("ERROR: no answer within %s", ch.Timeout)
-		return r
+	case res.Err != nil:
+		r.Detail = "ERROR: " + res.Err.Error()
+	default:
+		r.OK, r.Detail = true, "OK: "+firstLine([]byte(res.Output))
 	}
-	if err != nil {
-		r.Detail = fmt.Sprintf("ERROR: %v: %s", err, firstLine(out))
-		return r
-	}
-	r.OK, r.Detail = true, "OK: "+firstLine(out)
 	return r
 }
 
