@@ -25,6 +25,7 @@ const (
 	DefaultConnectRetry    = 10 * time.Second
 	DefaultHeartbeat       = time.Second
 	DefaultAgentPort       = 9989
+	DefaultAgentFence      = topology.FenceKill
 	DefaultMonitorListen   = "127.0.0.1:9988"
 	DefaultCheckPeriod     = time.Second
 	DefaultTrapPeriod      = 5 * time.Second
@@ -304,6 +305,7 @@ func (b *builder) replication(e *evaluator, s *replicationSpec) {
 func (b *builder) agent(e *evaluator, s *agentSpec) {
 	a := &b.c.Agent
 	a.Port = DefaultAgentPort
+	a.Fence = DefaultAgentFence
 	if s == nil {
 		return
 	}
@@ -314,6 +316,12 @@ func (b *builder) agent(e *evaluator, s *agentSpec) {
 	a.TLSKey = e.str(s.TLSKey, "")
 	if (a.TLSCert == "") != (a.TLSKey == "") {
 		b.errorf(s.DefRange.Ptr(), "Incomplete TLS certificate", "tls_cert and tls_key go together: set both or neither.")
+	}
+	a.Fence = e.str(s.Fence, DefaultAgentFence)
+	if a.Fence != topology.FenceKill && a.Fence != topology.FenceReadOnly {
+		b.errorf(s.Fence.Expr.Range().Ptr(), "Invalid fence",
+			"fence must be %q (stop a server whose read_only cannot be set in time) or %q (only set read_only, and report when that fails), not %q.",
+			topology.FenceKill, topology.FenceReadOnly, a.Fence)
 	}
 }
 
@@ -346,6 +354,14 @@ func (b *builder) monitor(e *evaluator, s *monitorSpec) {
 	m.FailBack = e.boolean(s.FailBack, false)
 	m.PreFailover, _ = e.strList(s.PreFailover)
 	m.PostFailover, _ = e.strList(s.PostFailover)
+	before := len(*e.diags) // an unset env() or a type error is reported already
+	m.FenceHook, _ = e.strList(s.FenceHook)
+	if s.FenceHook != nil && len(*e.diags) == before && (len(m.FenceHook) == 0 || m.FenceHook[0] == "") {
+		b.errorf(s.FenceHook.Expr.Range().Ptr(), "Empty fence_hook",
+			"fence_hook is a command as an argument list, e.g. [\"/usr/local/bin/power-off\", \"--force\"]; remove it to have no fence hook.")
+	}
+	// 0 when unset: the watch derives its default from check_period.
+	m.HostLostAfter = e.duration(s.HostLostAfter, 0, false)
 	ips, marks := e.strList(s.PingIPs)
 	for _, ip := range ips {
 		if net.ParseIP(ip) == nil {

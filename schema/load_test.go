@@ -200,6 +200,52 @@ check "disk" {
 	}
 }
 
+func TestFenceSettings(t *testing.T) {
+	env := func(n string) (string, bool) { return "value-of-" + n, true }
+	// Defaults: the agent kills a server it cannot fence otherwise; no hook;
+	// host_lost_after 0 (the watch derives it from check_period).
+	c, diags := loadString(t, minimal("mariadb")+"agent {\n  port = 9989\n}\nmonitor {\n  check_period = \"250ms\"\n}\n", env)
+	if diags.HasErrors() {
+		t.Fatal(describeAll(diags))
+	}
+	if c.Agent.Fence != topology.FenceKill || c.Monitor.FenceHook != nil || c.Monitor.HostLostAfter != 0 {
+		t.Errorf("defaults: fence %q, fence_hook %q, host_lost_after %s", c.Agent.Fence, c.Monitor.FenceHook, c.Monitor.HostLostAfter)
+	}
+	c, diags = loadString(t, minimal("mariadb")+`
+agent {
+  fence = "read_only"
+}
+monitor {
+  fence_hook      = ["/usr/local/bin/power-off", "--host", env("BMC")]
+  host_lost_after = "750ms"
+}
+`, env)
+	if diags.HasErrors() {
+		t.Fatal(describeAll(diags))
+	}
+	if c.Agent.Fence != topology.FenceReadOnly {
+		t.Errorf("fence = %q, want read_only", c.Agent.Fence)
+	}
+	if strings.Join(c.Monitor.FenceHook, " ") != "/usr/local/bin/power-off --host value-of-BMC" {
+		t.Errorf("fence_hook = %q", c.Monitor.FenceHook)
+	}
+	if c.Monitor.HostLostAfter != 750*time.Millisecond {
+		t.Errorf("host_lost_after = %s, want 750ms", c.Monitor.HostLostAfter)
+	}
+	// Without the agent block the agent is off, and fence keeps its default.
+	c, diags = loadString(t, minimal("mariadb"), env)
+	if diags.HasErrors() || c.Agent.Fence != topology.FenceKill {
+		t.Errorf("no agent block: fence %q\n%s", c.Agent.Fence, describeAll(diags))
+	}
+	// An unset env() in the hook is the usual warning, not "Empty fence_hook".
+	_, diags = loadString(t, minimal("mariadb")+"monitor {\n  fence_hook = [env(\"HOOK\")]\n}\n", noEnv)
+	for _, d := range diags {
+		if strings.Contains(d.Summary, "fence_hook") {
+			t.Errorf("unexpected: %s", describe(d))
+		}
+	}
+}
+
 func equalGrant(a, b topology.Grant) bool {
 	return a.On == b.On && a.WithGrantOption == b.WithGrantOption && strings.Join(a.Privileges, "|") == strings.Join(b.Privileges, "|")
 }

@@ -130,6 +130,7 @@ type agentSpec struct {
 	Token    *hcl.Attribute `hcl:"token"`
 	TLSCert  *hcl.Attribute `hcl:"tls_cert"`
 	TLSKey   *hcl.Attribute `hcl:"tls_key"`
+	Fence    *hcl.Attribute `hcl:"fence"`
 	DefRange hcl.Range      `hcl:",def_range"`
 }
 
@@ -147,6 +148,8 @@ type monitorSpec struct {
 	FailBack      *hcl.Attribute `hcl:"fail_back"`
 	PreFailover   *hcl.Attribute `hcl:"pre_failover"`
 	PostFailover  *hcl.Attribute `hcl:"post_failover"`
+	FenceHook     *hcl.Attribute `hcl:"fence_hook"`
+	HostLostAfter *hcl.Attribute `hcl:"host_lost_after"`
 	DefRange      hcl.Range      `hcl:",def_range"`
 }
 
