@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,14 +27,40 @@ type Addresses interface {
 	List(ctx context.Context, iface string) ([]netip.Addr, error)
 	Ensure(ctx context.Context, iface string, ip netip.Addr) (added bool, err error)
 	Remove(ctx context.Context, iface string, ip netip.Addr) (removed bool, err error)
+	// Announce sends ONE gratuitous ARP for ip and leaves nothing behind:
+	// the agent schedules bursts and refreshes itself, so that it never
+	// announces an address it dropped.
 	Announce(ctx context.Context, iface string, ip netip.Addr) error
 }
 
-// LocalDB is the host's own server, which the agent fences when a lease runs out.
+// LocalDB is the host's own server: the agent probes it and fences it.
 type LocalDB interface {
+	// Probe connects (the unix socket when known, else TCP) and reads the
+	// server's greeting within timeout: ProbeOK, ProbeRefused, ProbeFrozen,
+	// ProbeTimeout or ProbeError, and a detail for people.
+	Probe(ctx context.Context, timeout time.Duration) (state, detail string)
+	// Vars reads @@read_only and Uptime, on a kept connection.
+	Vars(ctx context.Context) (ServerVars, error)
+	// SetReadOnly sets read_only (super_read_only on MySQL) on a FRESH
+	// connection. An error wrapping ErrServerDown means nothing listens.
 	SetReadOnly(ctx context.Context) error
-	ReadOnly(ctx context.Context) (bool, error)
+	// KillClientSessions kills every session but replication (the
+	// replicas' binlog dump threads, the local replica threads), system
+	// threads and its own, on a fresh connection; it returns how many.
+	KillClientSessions(ctx context.Context) (int, error)
+	// KillServer sends SIGKILL to the server process (from its pid file)
+	// and returns once the process is gone.
+	KillServer(ctx context.Context) error
 }
+
+// ServerVars is what the health loop reads over SQL.
+type ServerVars struct {
+	ReadOnly bool
+	Uptime   time.Duration
+}
+
+// ErrServerDown: the server refuses connections (nothing listens).
+var ErrServerDown = errors.New("server down: connection refused")
 
 // Config is one agent.
 type Config struct {
@@ -43,22 +70,33 @@ type Config struct {
 
 	// Addresses defaults to package vip (the calling process's namespace).
 	Addresses Addresses
-	// DB defaults to the host's server at its address and port, as the admin.
+	// DB defaults to the host's server: its unix socket when known (see
+	// ServerDefaultsFile), else its address and port, as the admin account.
 	DB LocalDB
 	// Server lets the agent back up, stop and start its server for the
 	// physical clone (GET /v1/backup, POST /v1/clone); nil: those answer 501.
 	// Its Host is set to the agent's host.
 	Server *clone.LocalServer
+
+	// StateDir keeps agent-state.json (the highest grant epoch and the
+	// mode). "" = Server.StateDir; when both are empty nothing is persisted
+	// (tests only: an agent restarted then forgets the epoch).
+	StateDir string
+	// ServerDefaultsFile is the server's option file; the agent reads its
+	// socket and pid-file there. "" = Server.DefaultsFile; when both are
+	// empty it learns them from @@socket and @@pid_file.
+	ServerDefaultsFile string
 }
 
 // MaxLease bounds a requested lease: a longer one defeats fencing.
 const MaxLease = time.Hour
 
-// opTimeout bounds one request's network changes and one read_only statement.
+// opTimeout bounds one request's network changes.
 const opTimeout = 10 * time.Second
 
-// Agent serves one host's roles. Create it with New; Handler serves the API;
-// Stop applies the shutdown rule.
+// Agent serves one host's roles. Create it with New, start its background
+// work (start-up fence, server health, lease backstop) with Start; Handler
+// serves the API; Stop applies the shutdown rule.
 type Agent struct {
 	cluster  *topology.Cluster
 	host     *topology.Host
@@ -66,28 +104,55 @@ type Agent struct {
 	addrs    Addresses
 	db       LocalDB
 	tokenSum [sha256.Size]byte
+	stateDir string
+	now      func() time.Duration // the agent's clock (CLOCK_BOOTTIME)
+	started  time.Time
 
 	// declared maps every VIP of the cluster to its role: the only addresses
 	// the agent ever adds or removes.
 	declared map[netip.Addr]*topology.Role
-	// fenceable: the host is in an exclusive role's hosts, so an expired
-	// lease sets its server read_only.
+	// fenceable: the host is in an exclusive role's hosts, so a fence sets
+	// its server read_only (and, in kill mode, may stop it).
 	fenceable bool
+	killMode  bool // agent.fence is "kill" (the default)
 
 	server   *clone.LocalServer
-	peers    *Client // the other hosts' agents (the donor of a clone)
+	peers    *Client // the other hosts' agents (the donor of a clone, witness probes)
 	backupMu sync.Mutex
 	cloneMu  sync.Mutex
 
-	mu    sync.Mutex // serialises changes: requests, lease expiry, stop
-	mode  Mode
-	lease *leaseState
+	// reqMu serialises the requests that change state (PUT /v1/roles,
+	// POST /v1/fence) among themselves; it is never taken by the lease
+	// timer, the health loop or a fence, which take mu only.
+	reqMu sync.Mutex
+	saved persisted // the state file's content; under reqMu (and Start)
+
+	// mu guards the state below. It is held only for short, local work
+	// (netlink, one ARP packet, bookkeeping), never across server I/O.
+	mu         sync.Mutex
+	mode       Mode
+	lease      *leaseState
+	epoch      uint64
+	nonces     *nonces
+	fencing    int    // fences in progress: no grant is accepted meanwhile
+	fenceGen   uint64 // counts fences, so a request sees one that ran while it waited
+	lastFence  *FenceReport
+	announcing map[netip.Addr]*announcer
+
+	fenceMu sync.Mutex // one fence's server steps at a time
+
+	hmu    sync.Mutex // the health loop's results
+	health healthState
+
+	bgCancel context.CancelFunc
+	bgDone   chan struct{}
 }
 
 type leaseState struct {
 	holder  string
 	ttl     time.Duration
-	expires time.Time
+	epoch   uint64
+	end     time.Duration // on a.now: the nonce's issue time + ttl
 	expired bool
 	timer   *time.Timer
 }
@@ -113,15 +178,26 @@ func New(cfg Config) (*Agent, error) {
 	if h.Interface == "" {
 		return nil, fmt.Errorf("agent: host %q has no interface for its VIPs: set interface in the host or defaults block", h.Name)
 	}
+	switch c.Agent.Fence {
+	case "", topology.FenceKill, topology.FenceReadOnly:
+	default:
+		return nil, fmt.Errorf("agent: agent.fence %q: it must be %q or %q", c.Agent.Fence, topology.FenceKill, topology.FenceReadOnly)
+	}
 	a := &Agent{
-		cluster:  c,
-		host:     h,
-		log:      cfg.Logger,
-		addrs:    cfg.Addresses,
-		db:       cfg.DB,
-		tokenSum: sha256.Sum256([]byte(c.Agent.Token.Value())),
-		declared: map[netip.Addr]*topology.Role{},
-		mode:     ModeStatic,
+		cluster:    c,
+		host:       h,
+		log:        cfg.Logger,
+		addrs:      cfg.Addresses,
+		db:         cfg.DB,
+		tokenSum:   sha256.Sum256([]byte(c.Agent.Token.Value())),
+		stateDir:   cfg.StateDir,
+		now:        bootClock,
+		started:    time.Now(),
+		declared:   map[netip.Addr]*topology.Role{},
+		killMode:   c.Agent.Fence != topology.FenceReadOnly,
+		mode:       ModeStatic,
+		nonces:     newNonces(),
+		announcing: map[netip.Addr]*announcer{},
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -130,8 +206,17 @@ func New(cfg Config) (*Agent, error) {
 	if a.addrs == nil {
 		a.addrs = vipAddresses{}
 	}
+	defaultsFile := cfg.ServerDefaultsFile
+	if cfg.Server != nil {
+		if a.stateDir == "" {
+			a.stateDir = cfg.Server.StateDir
+		}
+		if defaultsFile == "" {
+			defaultsFile = cfg.Server.DefaultsFile
+		}
+	}
 	if a.db == nil {
-		a.db = newMySQL(c, h)
+		a.db = newMySQL(c, h, defaultsFile, a.log)
 	}
 	if cfg.Server != nil {
 		srv := *cfg.Server
@@ -177,17 +262,42 @@ func (vipAddresses) Remove(ctx context.Context, iface string, ip netip.Addr) (bo
 	return vip.Remove(ctx, iface, ip)
 }
 func (vipAddresses) Announce(ctx context.Context, iface string, ip netip.Addr) error {
-	return vip.Announce(ctx, iface, ip)
+	return vip.AnnounceOnce(ctx, iface, ip)
 }
 
-// Handler is the HTTP API. Every request is authenticated first.
+// Handler is the HTTP API. Every answer carries the protocol header; every
+// request is checked for its protocol, then authenticated.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", a.handleStatus)
 	mux.HandleFunc("PUT /v1/roles", a.handleSetRoles)
+	mux.HandleFunc("POST /v1/fence", a.handleFence)
+	mux.HandleFunc("POST /v1/witness", a.handleWitness)
 	mux.HandleFunc("GET /v1/backup", a.handleBackup)
 	mux.HandleFunc("POST /v1/clone", a.handleClone)
-	return a.authenticate(mux)
+	return a.protocol(a.authenticate(mux))
+}
+
+// protocol stamps every answer with ProtocolHeader and refuses a request
+// that names another protocol version. A request without the header is
+// from an mmm older than protocol 2: accepted here (an old `mmm apply`'s
+// static request still works), refused for leases by handleSetRoles.
+func (a *Agent) protocol(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ProtocolHeader, strconv.Itoa(ProtocolVersion))
+		if v := r.Header.Get(ProtocolHeader); v != "" && v != strconv.Itoa(ProtocolVersion) {
+			n, err := strconv.Atoi(v)
+			upgrade := "upgrade mmm on the caller (watch, apply) to the agent's version"
+			if err == nil && n < ProtocolVersion {
+				upgrade = "upgrade mmm on the caller (watch, apply): it is older than this agent"
+			} else if err == nil {
+				upgrade = "upgrade mmm on host " + a.host.Name + " (this agent): it is older than the caller"
+			}
+			a.refuse(w, r, http.StatusBadRequest, fmt.Sprintf("protocol mismatch: the request speaks agent protocol %s, this agent (host %s) speaks %d: %s", v, a.host.Name, ProtocolVersion, upgrade))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // authenticate refuses a request without the cluster's bearer token. The
@@ -205,13 +315,31 @@ func (a *Agent) authenticate(next http.Handler) http.Handler {
 			a.refuse(w, r, http.StatusUnauthorized, "wrong token: it must be the agent.token of cluster "+a.cluster.Name)
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), authenticated{}, true))
 		next.ServeHTTP(w, r)
 	})
 }
 
+type authenticated struct{}
+
+// refuse answers an error. Answers to authenticated requests carry a fresh
+// nonce, so a watch whose grant was refused can retry at once.
 func (a *Agent) refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
-	a.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", code, "reason", msg)
-	writeJSON(w, code, errorBody{Error: msg})
+	if code == http.StatusConflict {
+		a.log.Warn("stale grant refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", code, "reason", msg)
+	} else {
+		a.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", code, "reason", msg)
+	}
+	writeJSON(w, code, errorBody{Error: msg, Nonce: a.errorNonce(r)})
+}
+
+func (a *Agent) errorNonce(r *http.Request) string {
+	if ok, _ := r.Context().Value(authenticated{}).(bool); !ok {
+		return ""
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nonces.issue(a.now())
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -230,19 +358,12 @@ func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	dbCtx, dbCancel := context.WithTimeout(ctx, 2*time.Second)
-	defer dbCancel()
-	if ro, err := a.db.ReadOnly(dbCtx); err != nil {
-		st.ReadOnlyError = err.Error()
-	} else {
-		st.ReadOnly = &ro
-	}
 	writeJSON(w, http.StatusOK, st)
 }
 
 func (a *Agent) fail(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-	writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+	writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error(), Nonce: a.errorNonce(r)})
 }
 
 // requestError is a refused request: its status code and why.
@@ -264,40 +385,125 @@ func forbidden(format string, args ...any) *requestError {
 // maxBody bounds a request body; a full role set is a few hundred bytes.
 const maxBody = 64 << 10
 
-func (a *Agent) handleSetRoles(w http.ResponseWriter, r *http.Request) {
-	received := time.Now()
-	var req SetRolesRequest
+// decode reads one JSON value into v, refusing unknown fields and trailing data.
+func decode(w http.ResponseWriter, r *http.Request, v any) *requestError {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		a.refuse(w, r, http.StatusBadRequest, "malformed JSON: "+err.Error())
-		return
+	if err := dec.Decode(v); err != nil {
+		return badRequest("malformed JSON: %s", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		a.refuse(w, r, http.StatusBadRequest, "malformed JSON: more than one value in the body")
-		return
+		return badRequest("malformed JSON: more than one value in the body")
 	}
-	want, rerr := a.validate(&req)
-	if rerr != nil {
+	return nil
+}
+
+func (a *Agent) handleSetRoles(w http.ResponseWriter, r *http.Request) {
+	var req SetRolesRequest
+	if rerr := decode(w, r, &req); rerr != nil {
 		a.refuse(w, r, rerr.code, rerr.msg)
 		return
 	}
-
+	if req.Lease != nil && r.Header.Get(ProtocolHeader) == "" {
+		a.refuse(w, r, http.StatusBadRequest, fmt.Sprintf(
+			"protocol mismatch: a lease request without %s is from a watch of agent protocol 1, this agent (host %s) speaks %d: upgrade mmm on the watch host(s)",
+			ProtocolHeader, a.host.Name, ProtocolVersion))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
+	st, rerr, err := a.setRoles(ctx, &req)
+	switch {
+	case rerr != nil:
+		a.refuse(w, r, rerr.code, rerr.msg)
+	case err != nil:
+		a.fail(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+// setRoles is PUT /v1/roles after decoding: validation, the grant rules for
+// a lease, the epoch persisted before anything changes, then the change.
+func (a *Agent) setRoles(ctx context.Context, req *SetRolesRequest) (*Status, *requestError, error) {
+	want, rerr := a.validate(req)
+	if rerr != nil {
+		return nil, rerr, nil
+	}
+	a.reqMu.Lock()
+	defer a.reqMu.Unlock()
+
+	l := req.Lease
+	if l == nil {
+		a.mu.Lock()
+		if err := a.reconcile(ctx, want); err != nil {
+			a.mu.Unlock()
+			return nil, nil, err
+		}
+		a.setStatic()
+		st, err := a.status(ctx)
+		a.mu.Unlock()
+		// Persisted after the change: a crash before this write leaves
+		// "lease" in the file, and the restarted agent fences (the safe side).
+		if a.saved.Mode == ModeLease {
+			next := a.saved
+			next.Mode, next.Updated = ModeStatic, time.Now().UTC()
+			if perr := saveState(a.stateDir, next); perr != nil {
+				a.log.Error("cannot persist static mode", "dir", a.stateDir, "err", perr)
+			} else {
+				a.saved = next
+			}
+		}
+		return st, nil, err
+	}
+
+	ttl := time.Duration(l.TTL)
+	a.mu.Lock()
+	issued, rerr := a.checkGrant(l.Epoch, l.Nonce, ttl)
+	gen := a.fenceGen
+	a.mu.Unlock()
+	if rerr != nil {
+		return nil, rerr, nil
+	}
+	// The epoch and the mode are on disk before the agent acts on them.
+	if err := a.persist(l.Epoch, ModeLease, l.Holder); err != nil {
+		return nil, nil, err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.fenceGen != gen || a.fencing > 0 {
+		return nil, staleGrant("the agent fenced while the grant was checked (nonce issued before the fence)"), nil
+	}
+	now := a.now()
+	end := issued + ttl
+	if end <= now {
+		return nil, staleGrant("nonce issued %s ago, lease is %s: the lease ended before it could start", roundDur(now-issued), ttl), nil
+	}
+	a.nonces.consume(l.Nonce)
+	a.epoch = max(a.epoch, l.Epoch)
 	if err := a.reconcile(ctx, want); err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, nil, err
 	}
-	a.setLease(req.Lease, received)
+	a.setLease(l, end)
 	st, err := a.status(ctx)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+	return st, nil, err
+}
+
+// persist writes the state file if epoch or mode changes it. Called with
+// reqMu held.
+func (a *Agent) persist(epoch uint64, mode Mode, holder string) error {
+	if epoch <= a.saved.Epoch && mode == a.saved.Mode {
+		return nil
 	}
-	writeJSON(w, http.StatusOK, st)
+	next := persisted{Epoch: max(epoch, a.saved.Epoch), Mode: mode, Holder: holder, Updated: time.Now().UTC()}
+	if err := saveState(a.stateDir, next); err != nil {
+		return fmt.Errorf("persist grant epoch %d in %s: %w (nothing was changed)", epoch, a.stateDir, err)
+	}
+	if next.Epoch > a.saved.Epoch {
+		a.log.Info("grant epoch persisted", "epoch", next.Epoch, "previous", a.saved.Epoch)
+	}
+	a.saved = next
+	return nil
 }
 
 // validate checks a request against the file and returns the wanted VIPs.
@@ -353,7 +559,8 @@ func (a *Agent) held(ctx context.Context) ([]netip.Addr, error) {
 }
 
 // reconcile makes the interface hold exactly want among the cluster's VIPs:
-// releases first, then additions, each new address announced.
+// releases first, then additions, each new address announced. Called with
+// mu held.
 func (a *Agent) reconcile(ctx context.Context, want map[netip.Addr]*topology.Role) error {
 	iface := a.host.Interface
 	held, err := a.held(ctx)
@@ -364,6 +571,7 @@ func (a *Agent) reconcile(ctx context.Context, want map[netip.Addr]*topology.Rol
 		if _, keep := want[ip]; keep {
 			continue
 		}
+		a.stopAnnouncing(ip)
 		removed, err := a.addrs.Remove(ctx, iface, ip)
 		if err != nil {
 			return err
@@ -377,15 +585,10 @@ func (a *Agent) reconcile(ctx context.Context, want map[netip.Addr]*topology.Rol
 		if err != nil {
 			return err
 		}
-		if !added {
-			continue
+		if added {
+			a.log.Info("VIP assigned", "ip", ip, "role", want[ip].Name, "interface", iface)
 		}
-		a.log.Info("VIP assigned", "ip", ip, "role", want[ip].Name, "interface", iface)
-		if err := a.addrs.Announce(ctx, iface, ip); err != nil {
-			// The address is up; neighbours learn it when their cache entry
-			// for it goes stale. Say so, but the change stands.
-			a.log.Warn("gratuitous ARP failed", "ip", ip, "interface", iface, "err", err)
-		}
+		a.startAnnouncing(ip, want[ip].Mode == topology.RoleExclusive, added)
 	}
 	return nil
 }
@@ -399,111 +602,118 @@ func sortedAddrs(m map[netip.Addr]*topology.Role) []netip.Addr {
 	return out
 }
 
-// setLease applies a request's lease (or its absence) after its roles were set.
-func (a *Agent) setLease(l *Lease, received time.Time) {
+// setStatic ends lease mode (a request without a lease). Called with mu held.
+func (a *Agent) setStatic() {
 	if a.lease != nil && a.lease.timer != nil {
 		a.lease.timer.Stop()
 	}
-	if l == nil {
-		if a.mode == ModeLease {
-			a.log.Info("static mode: VIPs stay until the next request", "previous_holder", a.lease.holder)
+	if a.mode == ModeLease {
+		holder := ""
+		if a.lease != nil {
+			holder = a.lease.holder
 		}
-		a.mode, a.lease = ModeStatic, nil
-		return
+		a.log.Info("static mode: VIPs stay until the next request", "previous_holder", holder)
+	}
+	a.mode, a.lease = ModeStatic, nil
+}
+
+// setLease applies an accepted lease, which ends at end (the nonce's issue
+// time + TTL). Called with mu held.
+func (a *Agent) setLease(l *Lease, end time.Duration) {
+	if a.lease != nil && a.lease.timer != nil {
+		a.lease.timer.Stop()
 	}
 	ttl := time.Duration(l.TTL)
-	ls := &leaseState{holder: l.Holder, ttl: ttl, expires: received.Add(ttl)}
-	if a.mode != ModeLease || a.lease == nil || a.lease.expired {
-		a.log.Info("lease mode: exclusive VIPs held while the lease is renewed", "holder", l.Holder, "ttl", ttl)
+	ls := &leaseState{holder: l.Holder, ttl: ttl, epoch: l.Epoch, end: end}
+	if !a.leaseValid() {
+		a.log.Info("lease mode: exclusive VIPs held while the lease is renewed", "holder", l.Holder, "ttl", ttl, "epoch", l.Epoch, "ends_in", roundDur(end-a.now()))
 	} else {
-		a.log.Debug("lease renewed", "holder", l.Holder, "ttl", ttl)
+		a.log.Debug("lease renewed", "holder", l.Holder, "ttl", ttl, "epoch", l.Epoch, "ends_in", roundDur(end-a.now()))
 	}
-	ls.timer = time.AfterFunc(time.Until(ls.expires), func() { a.expire(ls) })
+	ls.timer = time.AfterFunc(end-a.now(), func() { a.expire(ls) })
 	a.mode, a.lease = ModeLease, ls
 }
 
-// expire runs when ls ran out without renewal.
+// leaseValid: lease mode with a lease that has not run out. Called with mu held.
+func (a *Agent) leaseValid() bool {
+	return a.mode == ModeLease && a.lease != nil && !a.lease.expired && a.now() < a.lease.end
+}
+
+// expire runs when ls ran out without renewal (its timer, or the health
+// loop's backstop after a suspend).
 func (a *Agent) expire(ls *leaseState) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.lease != ls || ls.expired { // renewed or replaced meanwhile
+		a.mu.Unlock()
 		return
 	}
-	ls.expired = true
-	a.fence("lease expired without renewal")
+	if left := ls.end - a.now(); left > 0 { // a timer that fired early
+		ls.timer = time.AfterFunc(left, func() { a.expire(ls) })
+		a.mu.Unlock()
+		return
+	}
+	run := a.fenceStart(fenceOpts{why: "lease expired without renewal", dropVIPs: true, kill: killIfFailed})
+	a.mu.Unlock()
+	a.fenceFinish(run)
 }
 
-// fence drops the exclusive-role VIPs and, on a host that can hold an
-// exclusive role, sets the server read_only. Called with mu held.
-func (a *Agent) fence(why string) {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	holder := ""
-	if a.lease != nil {
-		holder = a.lease.holder
-	}
-	log := a.log.With("holder", holder)
-	held, err := a.held(ctx)
-	if err != nil {
-		log.Error("FENCING: cannot list VIPs", "why", why, "err", err)
-	}
-	var dropped []string
-	for _, ip := range held {
-		if a.declared[ip].Mode != topology.RoleExclusive {
-			continue
-		}
-		if _, err := a.addrs.Remove(ctx, a.host.Interface, ip); err != nil {
-			log.Error("FENCING: cannot remove VIP", "why", why, "ip", ip, "err", err)
-			continue
-		}
-		dropped = append(dropped, ip.String())
-	}
-	if !a.fenceable {
-		log.Warn("lease ended; this host holds no exclusive role, nothing to fence", "why", why)
-		return
-	}
-	if err := a.db.SetReadOnly(ctx); err != nil {
-		log.Error("FENCING: VIPs dropped but read_only could not be set", "why", why, "dropped", dropped, "err", err)
-		return
-	}
-	log.Error("FENCED: exclusive VIPs dropped and server set read_only", "why", why, "dropped", dropped)
-}
-
-// Stop applies the shutdown rule: in lease mode the agent fences now (drops
-// the exclusive VIPs and sets read_only), because a watch will fail the role
-// over once the lease it can no longer renew runs out, and the VIP must not
-// outlive the agent that guards it. In static mode the VIPs stay: restarting
-// or upgrading the agent must not take the service down.
+// Stop applies the shutdown rule: in lease mode with a valid lease the agent
+// fences now (drops the exclusive VIPs and sets read_only, escalating as a
+// lease expiry does), because a watch will fail the role over once the lease
+// it can no longer renew runs out, and the VIP must not outlive the agent
+// that guards it. In static mode the VIPs stay: restarting or upgrading the
+// agent must not take the service down. Background work ends.
 func (a *Agent) Stop() {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.mode != ModeLease || a.lease == nil || a.lease.expired {
+	var run *fenceRun
+	if a.leaseValid() {
+		run = a.fenceStart(fenceOpts{why: "agent stopping while holding a lease", dropVIPs: true, kill: killIfFailed})
+	} else if a.mode == ModeLease {
+		a.log.Info("agent stopping; no valid lease, nothing held to fence")
+	} else {
 		a.log.Info("agent stopping; VIPs stay (static mode)")
-		return
 	}
-	a.lease.timer.Stop()
-	a.lease.expired = true
-	a.fence("agent stopping while holding a lease")
+	for ip := range a.announcing {
+		a.stopAnnouncing(ip)
+	}
+	a.mu.Unlock()
+	if run != nil {
+		a.fenceFinish(run)
+	}
+	if a.bgCancel != nil {
+		a.bgCancel()
+		<-a.bgDone
+	}
 }
 
-// status is the agent's state with the VIPs read from the interface. Called
-// with mu held.
+// status is the agent's state with the VIPs read from the interface and a
+// fresh nonce. Called with mu held; it never waits on the server.
 func (a *Agent) status(ctx context.Context) (*Status, error) {
 	held, err := a.held(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{Cluster: a.cluster.Name, Host: a.host.Name, Mode: a.mode, Roles: []HeldRole{}}
+	now := a.now()
+	st := &Status{Cluster: a.cluster.Name, Host: a.host.Name, Mode: a.mode, Roles: []HeldRole{},
+		Protocol: ProtocolVersion, Epoch: a.epoch}
 	slices.SortFunc(held, func(x, y netip.Addr) int { return x.Compare(y) })
 	for _, ip := range held {
 		st.Roles = append(st.Roles, HeldRole{Role: a.declared[ip].Name, IP: ip.String(), Interface: a.host.Interface})
 	}
-	if l := a.lease; l != nil {
-		ls := &LeaseStatus{Holder: l.holder, TTL: Duration(l.ttl), Expires: l.expires.UTC(), Expired: l.expired}
-		if left := time.Until(l.expires); left > 0 && !l.expired {
+	if l := a.lease; l != nil && a.mode == ModeLease {
+		left := l.end - now
+		ls := &LeaseStatus{Holder: l.holder, TTL: Duration(l.ttl), Expires: time.Now().Add(left).UTC(), Expired: l.expired || left <= 0}
+		if left > 0 && !ls.Expired {
 			ls.ExpiresIn = Duration(left)
 		}
 		st.Lease = ls
 	}
+	if f := a.lastFence; f != nil {
+		c := *f
+		c.Ago = Duration(time.Since(f.At))
+		st.Fence = &c
+	}
+	a.fillHealth(st, now)
+	st.Nonce = a.nonces.issue(now)
 	return st, nil
 }

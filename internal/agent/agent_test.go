@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -109,16 +110,50 @@ func (f *fakeNet) state() (addrs []string, changes int) {
 	return addrs, f.changes
 }
 
-// fakeDB records read_only being set.
+// fakeDB is the local server: a probe state, variables, and the fence's
+// SQL steps, each recorded.
 type fakeDB struct {
 	mu       sync.Mutex
 	readOnly bool
+	uptime   time.Duration
+	state    string
+	// roErr is what SetReadOnly returns; roBlock makes it wait for its
+	// deadline (a server that cannot take the global read lock).
+	roErr    error
+	roBlock  bool
+	killErr  error
+	sessions int // client sessions KillClientSessions finds
+	killed   int // KillServer calls
 	set      chan struct{}
 }
 
-func newFakeDB() *fakeDB { return &fakeDB{set: make(chan struct{}, 10)} }
+func newFakeDB() *fakeDB {
+	return &fakeDB{set: make(chan struct{}, 100), state: ProbeOK, uptime: time.Hour}
+}
+
+func (d *fakeDB) Probe(ctx context.Context, timeout time.Duration) (string, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state, "fake"
+}
+
+func (d *fakeDB) Vars(ctx context.Context) (ServerVars, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return ServerVars{ReadOnly: d.readOnly, Uptime: d.uptime}, nil
+}
 
 func (d *fakeDB) SetReadOnly(ctx context.Context) error {
+	d.mu.Lock()
+	block, err := d.roBlock, d.roErr
+	d.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return fmt.Errorf("SET GLOBAL read_only: %w", ctx.Err())
+	}
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
 	d.readOnly = true
 	d.mu.Unlock()
@@ -126,10 +161,35 @@ func (d *fakeDB) SetReadOnly(ctx context.Context) error {
 	return nil
 }
 
-func (d *fakeDB) ReadOnly(ctx context.Context) (bool, error) {
+func (d *fakeDB) KillClientSessions(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.readOnly, nil
+	n := d.sessions
+	d.sessions = 0
+	return n, nil
+}
+
+func (d *fakeDB) KillServer(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.killed++
+	if d.killErr != nil {
+		return d.killErr
+	}
+	d.state = ProbeRefused
+	return nil
+}
+
+func (d *fakeDB) setState(f func(d *fakeDB)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f(d)
+}
+
+func (d *fakeDB) isReadOnly() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.readOnly
 }
 
 type harness struct {
@@ -157,11 +217,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHarness(t *testing.T, host string) *harness {
+func newHarness(t *testing.T, host string, opts ...func(*Config)) *harness {
 	t.Helper()
 	h := &harness{net: newFakeNet(), db: newFakeDB(), logs: &syncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := New(Config{Cluster: testCluster(), Host: host, Logger: logger, Addresses: h.net, DB: h.db})
+	cfg := Config{Cluster: testCluster(), Host: host, Logger: logger, Addresses: h.net, DB: h.db, StateDir: t.TempDir()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +242,44 @@ func newHarness(t *testing.T, host string) *harness {
 	return h
 }
 
+// start runs the agent's start-up (state file, health loop); Stop at the end.
+func (h *harness) start(t *testing.T) {
+	t.Helper()
+	if err := h.agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.agent.Stop)
+}
+
+// nonce is a fresh nonce, as a status answer hands it out.
+func (h *harness) nonce(t *testing.T) string {
+	t.Helper()
+	h.agent.mu.Lock()
+	defer h.agent.mu.Unlock()
+	st, err := h.agent.status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Nonce
+}
+
+// lease is a valid grant: a fresh nonce and the agent's current epoch.
+func (h *harness) lease(t *testing.T, ttl time.Duration) *Lease {
+	t.Helper()
+	h.agent.mu.Lock()
+	epoch := h.agent.epoch
+	h.agent.mu.Unlock()
+	return &Lease{TTL: Duration(ttl), Holder: "watch@test", Epoch: epoch, Nonce: h.nonce(t)}
+}
+
 func (h *harness) do(t *testing.T, method, path, token, body string) (int, string) {
+	t.Helper()
+	code, b, _ := h.doHeader(t, method, path, token, body, strconv.Itoa(ProtocolVersion))
+	return code, b
+}
+
+// doHeader sends a request with protocol header proto ("" = none).
+func (h *harness) doHeader(t *testing.T, method, path, token, body, proto string) (int, string, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -186,6 +287,9 @@ func (h *harness) do(t *testing.T, method, path, token, body string) (int, strin
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if proto != "" {
+		req.Header.Set(ProtocolHeader, proto)
 	}
 	resp, err := h.srv.Client().Do(req)
 	if err != nil {
@@ -196,9 +300,9 @@ func (h *harness) do(t *testing.T, method, path, token, body string) (int, strin
 	_, _ = b.ReadFrom(resp.Body)
 	var eb errorBody
 	if json.Unmarshal(b.Bytes(), &eb) == nil && eb.Error != "" {
-		return resp.StatusCode, eb.Error
+		return resp.StatusCode, eb.Error, resp.Header
 	}
-	return resp.StatusCode, b.String()
+	return resp.StatusCode, b.String(), resp.Header
 }
 
 func TestRefusedRequestsChangeNothing(t *testing.T) {
@@ -291,23 +395,17 @@ func TestSetRolesIsDeclarativeAndIdempotent(t *testing.T) {
 
 // setRolesForTest is PUT /v1/roles without HTTP.
 func (a *Agent) setRolesForTest(ctx context.Context, roles []RoleIP, lease *Lease) (*Status, error) {
-	want, rerr := a.validate(&SetRolesRequest{Cluster: a.cluster.Name, Host: a.host.Name, Roles: roles, Lease: lease})
+	st, rerr, err := a.setRoles(ctx, &SetRolesRequest{Cluster: a.cluster.Name, Host: a.host.Name, Roles: roles, Lease: lease})
 	if rerr != nil {
 		return nil, rerr
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := a.reconcile(ctx, want); err != nil {
-		return nil, err
-	}
-	a.setLease(lease, time.Now())
-	return a.status(ctx)
+	return st, err
 }
 
 func TestLeaseExpiryFences(t *testing.T) {
 	h := newHarness(t, "master1")
 	ctx := context.Background()
-	st, err := h.agent.setRolesForTest(ctx, []RoleIP{{"writer", "192.0.2.100"}, {"reader", "192.0.2.101"}}, &Lease{TTL: Duration(50 * time.Millisecond), Holder: "watch@test"})
+	st, err := h.agent.setRolesForTest(ctx, []RoleIP{{"writer", "192.0.2.100"}, {"reader", "192.0.2.101"}}, h.lease(t, 50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,11 +435,11 @@ func TestLeaseRenewalAndStaticMode(t *testing.T) {
 	h := newHarness(t, "master1")
 	ctx := context.Background()
 	writer := []RoleIP{{"writer", "192.0.2.100"}}
-	if _, err := h.agent.setRolesForTest(ctx, writer, &Lease{TTL: Duration(200 * time.Millisecond)}); err != nil {
+	if _, err := h.agent.setRolesForTest(ctx, writer, h.lease(t, 200*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	// A renewal replaces the lease, and a request without one ends lease mode.
-	if _, err := h.agent.setRolesForTest(ctx, writer, &Lease{TTL: Duration(time.Hour)}); err != nil {
+	if _, err := h.agent.setRolesForTest(ctx, writer, h.lease(t, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	st, err := h.agent.setRolesForTest(ctx, writer, nil)
@@ -365,7 +463,7 @@ func TestLeaseRenewalAndStaticMode(t *testing.T) {
 
 func TestStopInLeaseModeFences(t *testing.T) {
 	h := newHarness(t, "master1")
-	if _, err := h.agent.setRolesForTest(context.Background(), []RoleIP{{"writer", "192.0.2.100"}}, &Lease{TTL: Duration(time.Hour)}); err != nil {
+	if _, err := h.agent.setRolesForTest(context.Background(), []RoleIP{{"writer", "192.0.2.100"}}, h.lease(t, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	h.agent.Stop()
@@ -381,7 +479,7 @@ func TestStopInLeaseModeFences(t *testing.T) {
 
 func TestSlaveLeaseExpiryDoesNotSetReadOnly(t *testing.T) {
 	h := newHarness(t, "slave1")
-	if _, err := h.agent.setRolesForTest(context.Background(), []RoleIP{{"reader", "192.0.2.101"}}, &Lease{TTL: Duration(time.Hour)}); err != nil {
+	if _, err := h.agent.setRolesForTest(context.Background(), []RoleIP{{"reader", "192.0.2.101"}}, h.lease(t, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	h.agent.Stop()
@@ -403,12 +501,25 @@ func TestClient(t *testing.T) {
 	c := &Client{Cluster: cluster}
 	ctx := context.Background()
 
-	st, err := c.SetRoles(ctx, "master1", []RoleIP{{Role: "writer", IP: "192.0.2.100"}}, &Lease{TTL: Duration(time.Hour), Holder: "watch@test"})
+	h.start(t)
+	waitFor(t, "a first server probe", func() bool { st, _ := c.Status(ctx, "master1"); return st != nil && st.ReadOnly != nil })
+	st, err := c.Status(ctx, "master1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Holds("192.0.2.100") || st.Mode != ModeLease || st.Lease.Holder != "watch@test" || st.ReadOnly != nil {
+	if st.Protocol != ProtocolVersion || len(st.Nonce) < 32 || st.Server == nil || st.Server.State != ProbeOK {
+		t.Fatalf("Status: %+v", st)
+	}
+	st, err = c.SetRoles(ctx, "master1", []RoleIP{{Role: "writer", IP: "192.0.2.100"}}, &Lease{TTL: Duration(time.Hour), Holder: "watch@test", Nonce: st.Nonce})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Holds("192.0.2.100") || st.Mode != ModeLease || st.Lease.Holder != "watch@test" || st.Nonce == "" {
 		t.Fatalf("SetRoles status: %+v", st)
+	}
+	// The answer's nonce serves the next renewal.
+	if st, err = c.SetRoles(ctx, "master1", []RoleIP{{Role: "writer", IP: "192.0.2.100"}}, &Lease{TTL: Duration(time.Hour), Holder: "watch@test", Nonce: st.Nonce}); err != nil {
+		t.Fatal(err)
 	}
 	st, err = c.Status(ctx, "master1")
 	if err != nil {
@@ -476,5 +587,16 @@ func TestClientTLS(t *testing.T) {
 	}
 	if _, err := c.Status(context.Background(), "master1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond for up to 5s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

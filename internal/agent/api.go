@@ -177,6 +177,9 @@ type FenceRequest struct {
 	Epoch   uint64 `json:"epoch"`
 	Nonce   string `json:"nonce"`
 	Why     string `json:"why"`
+	// TTL bounds the nonce's age (default: the agent's current lease TTL,
+	// else monitor.lease, else 1s).
+	TTL Duration `json:"ttl,omitempty"`
 }
 
 // WitnessTarget is a host the witness probes from where it stands.
@@ -194,11 +197,14 @@ type WitnessRequest struct {
 
 // WitnessResult is one target seen from the witness.
 type WitnessResult struct {
-	Host   string   `json:"host"`
-	Server string   `json:"server"` // ProbeOK … of TCP connect + greeting on the server port
-	Agent  string   `json:"agent"`  // ProbeOK … of the target's agent (GET /v1/status)
-	Detail string   `json:"detail,omitempty"`
-	Took   Duration `json:"took"`
+	Host   string `json:"host"`
+	Server string `json:"server"` // ProbeOK … of TCP connect + greeting on the server port
+	Agent  string `json:"agent"`  // ProbeOK … of the target's agent (GET /v1/status)
+	// TargetServer is the target agent's own probe of its server
+	// (its Status.Server.State), when its agent answered.
+	TargetServer string   `json:"target_server,omitempty"`
+	Detail       string   `json:"detail,omitempty"`
+	Took         Duration `json:"took"`
 }
 
 // WitnessReport answers POST /v1/witness.
@@ -220,6 +226,9 @@ func (s *Status) Holds(ip string) bool {
 // errorBody is every non-2xx answer.
 type errorBody struct {
 	Error string `json:"error"`
+	// Nonce is fresh in every refusal of an authenticated request, as in a
+	// Status, so a refused grant can be retried at once.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // Duration is a time.Duration written in JSON as Go's duration string ("1.5s").

@@ -30,9 +30,17 @@ const DefaultTimeout = 5 * time.Second
 //	st, err = c.SetRoles(ctx, "master1", []agent.RoleIP{{Role: "writer", IP: "192.168.2.201"}}, nil)
 //
 // SetRoles sends the FULL set of roles the host must hold: roles left out are
-// released. A nil lease means static mode (apply); `mmm watch` sends
-// &agent.Lease{TTL: agent.Duration(cluster.Monitor.Lease), Holder: "..."} on
-// every check to keep the writer VIP where it is.
+// released. A nil lease means static mode (apply). `mmm watch` sends a lease
+// on every check to keep the writer VIP where it is, echoing a nonce of the
+// agent (protocol 2, see Lease):
+//
+//	st, err := c.Status(ctx, "master1")             // st.Nonce
+//	st, err = c.SetRoles(ctx, "master1", roles, &agent.Lease{
+//		TTL: agent.Duration(cluster.Monitor.Lease), Holder: "watch@monitor1",
+//		Epoch: epoch, Nonce: st.Nonce})             // the answer's st.Nonce serves the next renewal
+//
+// Every request carries ProtocolHeader; an answer of an agent of another
+// protocol version is a *ProtocolError.
 type Client struct {
 	Cluster *topology.Cluster
 	// Timeout bounds each request (connect, send, answer); 0 = DefaultTimeout.
@@ -51,8 +59,41 @@ type Client struct {
 // APIError is an answer other than 200 from an agent.
 type APIError struct {
 	Host       string
-	StatusCode int    // 400, 401, 403, 500…
+	StatusCode int    // 400, 401, 403, 409 (stale grant), 500…
 	Message    string // the agent's reason
+	// Nonce is a fresh nonce the agent put in its refusal (authenticated
+	// requests only): a watch whose grant was refused may retry with it.
+	Nonce string
+}
+
+// ProtocolError is an answer from an agent that speaks another protocol
+// version than this mmm (or none: an agent older than protocol 2).
+type ProtocolError struct {
+	Host  string
+	Agent int // the agent's ProtocolVersion; 1 = no header (older than 2)
+}
+
+func (e *ProtocolError) Error() string {
+	if e.Agent < ProtocolVersion {
+		return fmt.Sprintf("agent on %s speaks protocol %d, this mmm speaks %d: upgrade mmm on %s (the agent) to this version", e.Host, e.Agent, ProtocolVersion, e.Host)
+	}
+	return fmt.Sprintf("agent on %s speaks protocol %d, this mmm speaks %d: upgrade this mmm (watch, apply) to the agent's version", e.Host, e.Agent, ProtocolVersion)
+}
+
+// checkProtocol reads the answer's ProtocolHeader.
+func checkProtocol(host string, resp *http.Response) error {
+	v := resp.Header.Get(ProtocolHeader)
+	if v == "" {
+		return &ProtocolError{Host: host, Agent: 1}
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return &ProtocolError{Host: host, Agent: 0}
+	}
+	if n != ProtocolVersion {
+		return &ProtocolError{Host: host, Agent: n}
+	}
+	return nil
 }
 
 func (e *APIError) Error() string {
@@ -90,7 +131,50 @@ func (c *Client) SetRoles(ctx context.Context, host string, roles []RoleIP, leas
 	return c.do(ctx, host, http.MethodPut, "/v1/roles", req)
 }
 
+// Fence asks host's agent to fence its host now (drop the exclusive VIPs, set
+// its server read_only and kill its client sessions, SIGKILL it if that
+// fails in kill mode). req carries an epoch and a nonce as a lease does
+// (Cluster and Host are filled in when empty); a stale one is an *APIError
+// with StatusCode 409. The answer's Fence says what was done.
+func (c *Client) Fence(ctx context.Context, host string, req FenceRequest) (*Status, error) {
+	if req.Cluster == "" {
+		req.Cluster = c.Cluster.Name
+	}
+	if req.Host == "" {
+		req.Host = host
+	}
+	var st Status
+	if err := c.doJSON(ctx, host, http.MethodPost, "/v1/fence", req, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Witness asks witness's agent to probe each target's server port and agent
+// from where it stands, each probe bounded by timeout (0: the agent's
+// default, 250ms; at most 5s). The request itself is bounded by the
+// client's Timeout and ctx.
+func (c *Client) Witness(ctx context.Context, witness string, targets []string, timeout time.Duration) (*WitnessReport, error) {
+	req := WitnessRequest{Cluster: c.Cluster.Name, Targets: make([]WitnessTarget, len(targets)), Timeout: Duration(timeout)}
+	for i, t := range targets {
+		req.Targets[i] = WitnessTarget{Host: t}
+	}
+	var rep WitnessReport
+	if err := c.doJSON(ctx, witness, http.MethodPost, "/v1/witness", req, &rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
 func (c *Client) do(ctx context.Context, host, method, path string, body any) (*Status, error) {
+	var st Status
+	if err := c.doJSON(ctx, host, method, path, body, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (c *Client) doJSON(ctx context.Context, host, method, path string, body, out any) error {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -99,26 +183,28 @@ func (c *Client) do(ctx context.Context, host, method, path string, body any) (*
 	defer cancel()
 	hc, req, err := c.request(ctx, host, method, path, body)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		// *url.Error names the URL (address, no token).
-		return nil, fmt.Errorf("agent %s: %w", host, err)
+		return fmt.Errorf("agent %s: %w", host, err)
 	}
 	defer resp.Body.Close()
+	if err := checkProtocol(host, resp); err != nil {
+		return err
+	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, apiError(host, resp)
+		return apiError(host, resp)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("agent %s: read answer: %w", host, err)
+		return fmt.Errorf("agent %s: read answer: %w", host, err)
 	}
-	var st Status
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("agent %s: malformed answer: %w", host, err)
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("agent %s: malformed answer: %w", host, err)
 	}
-	return &st, nil
+	return nil
 }
 
 // request builds an authenticated request to host's agent, with body as JSON.
@@ -144,6 +230,7 @@ func (c *Client) request(ctx context.Context, host, method, path string, body an
 		return nil, nil, fmt.Errorf("agent %s: %w", host, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Cluster.Agent.Token.Value())
+	req.Header.Set(ProtocolHeader, strconv.Itoa(ProtocolVersion))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -158,7 +245,7 @@ func apiError(host string, resp *http.Response) error {
 	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
 		msg = eb.Error
 	}
-	return &APIError{Host: host, StatusCode: resp.StatusCode, Message: msg}
+	return &APIError{Host: host, StatusCode: resp.StatusCode, Message: msg, Nonce: eb.Nonce}
 }
 
 func (c *Client) client() (*http.Client, error) {

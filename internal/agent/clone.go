@@ -245,6 +245,11 @@ func (c *Client) stream(ctx context.Context, host, method, path string, body any
 		cancel()
 		return nil, fmt.Errorf("agent %s: %w", host, err)
 	}
+	if err := checkProtocol(host, resp); err != nil {
+		resp.Body.Close()
+		cancel()
+		return nil, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		defer cancel()
 		defer resp.Body.Close()

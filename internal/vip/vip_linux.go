@@ -159,6 +159,36 @@ func Announce(ctx context.Context, iface string, ip netip.Addr) error {
 	return nil
 }
 
+// AnnounceOnce sends one gratuitous ARP for ip from iface's MAC and returns
+// once it is out (or ctx ends). Unlike Announce it leaves nothing behind: no
+// repeat runs later, so a caller that schedules its own repeats (the agent,
+// which must never announce an address it already dropped) decides about
+// every packet.
+func AnnounceOnce(ctx context.Context, iface string, ip netip.Addr) error {
+	if err := checkIP(ip); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ifi, conn, err := openARP(iface)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	b, err := gratuitousARP(ifi.HardwareAddr, ip).marshal()
+	if err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetWriteDeadline(d)
+	}
+	if _, err := conn.WriteTo(b, &packet.Addr{HardwareAddr: broadcastMAC}); err != nil {
+		return fmt.Errorf("gratuitous ARP for %s on %s: %w", ip, iface, err)
+	}
+	return nil
+}
+
 // Probe asks who has ip on iface's network and collects the distinct MACs
 // that answer within timeout (bounded by ctx too). No answer returns no MACs
 // and no error (nobody holds the address); more than one returns the MACs and

@@ -25,6 +25,9 @@ func Remove(ctx context.Context, iface string, ip netip.Addr) (bool, error) {
 // Announce is not supported on this system.
 func Announce(ctx context.Context, iface string, ip netip.Addr) error { return ErrUnsupported }
 
+// AnnounceOnce is not supported on this system.
+func AnnounceOnce(ctx context.Context, iface string, ip netip.Addr) error { return ErrUnsupported }
+
 // Probe is not supported on this system.
 func Probe(ctx context.Context, iface string, ip netip.Addr, timeout time.Duration) ([]net.HardwareAddr, error) {
 	return nil, ErrUnsupported
