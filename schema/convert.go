@@ -53,6 +53,15 @@ type builder struct {
 	c     *topology.Cluster
 	// hostMarks remembers hosts whose address is sensitive (never shown).
 	sensitiveAddr map[string]bool
+	// userBlocks are the declared accounts with their blocks, for checks
+	// that need every host first (validateReadOnlyBypass).
+	userBlocks []userBlock
+}
+
+type userBlock struct {
+	user                *topology.User
+	def                 hcl.Range
+	allowReadOnlyBypass bool
 }
 
 func (b *builder) add(d ...*hcl.Diagnostic) { *b.diags = append(*b.diags, d...) }
@@ -426,6 +435,7 @@ func (b *builder) user(e *evaluator, s *userSpec) {
 		u.Grants = append(u.Grants, grant)
 	}
 	b.c.Users = append(b.c.Users, u)
+	b.userBlocks = append(b.userBlocks, userBlock{user: u, def: s.DefRange, allowReadOnlyBypass: e.boolean(s.AllowReadOnlyBypass, false)})
 }
 
 // privilege canonicalises one declared privilege for the cluster's flavor.

@@ -105,8 +105,11 @@ type userSpec struct {
 	Host     *hcl.Attribute `hcl:"host"`
 	Password *hcl.Attribute `hcl:"password"`
 	Ensure   *hcl.Attribute `hcl:"ensure"`
-	Grants   []*grantSpec   `hcl:"grant,block"`
-	DefRange hcl.Range      `hcl:",def_range"`
+	// AllowReadOnlyBypass silences the warning about privileges that write
+	// past read_only (for mmm's own agent account, which needs them).
+	AllowReadOnlyBypass *hcl.Attribute `hcl:"allow_read_only_bypass"`
+	Grants              []*grantSpec   `hcl:"grant,block"`
+	DefRange            hcl.Range      `hcl:",def_range"`
 }
 
 type grantSpec struct {

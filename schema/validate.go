@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -19,6 +21,68 @@ func (b *builder) validate() {
 	b.validateHosts()
 	b.validateRoles()
 	b.validateReplication()
+	b.validateReadOnlyBypass()
+}
+
+// readOnlyBypass says, per flavor, which global privileges let a session write
+// while read_only = ON, and how. Checked on MariaDB 10.11.19: SUPER alone is
+// refused (ERROR 1290), READ_ONLY ADMIN writes.
+func readOnlyBypass(flavor, priv string) string {
+	switch flavor {
+	case "mariadb":
+		switch priv {
+		case "READ_ONLY ADMIN":
+			return "READ_ONLY ADMIN lets its sessions write while read_only = ON"
+		case "SUPER":
+			return "SUPER includes READ_ONLY ADMIN on MariaDB before 10.11 (not since: MDEV-29596), which lets its sessions write while read_only = ON"
+		}
+	case "mysql":
+		switch priv {
+		case "CONNECTION_ADMIN", "SUPER":
+			return priv + " lets its sessions write while read_only = ON. super_read_only stops them, and mmm sets it when it fences a MySQL server, " +
+				"but a server that starts with read_only and without super_read_only in its my.cnf takes their writes until then"
+		}
+	}
+	return ""
+}
+
+// validateReadOnlyBypass warns about declared accounts whose privileges write
+// past read_only: a fenced master is fenced against them only by the agent
+// killing their sessions. The admin account mmm itself connects with needs
+// such privileges and is not reported; nor is a block that says
+// allow_read_only_bypass = true (mmm's own agent account).
+func (b *builder) validateReadOnlyBypass() {
+	admins := map[string]bool{}
+	for _, h := range b.c.Hosts {
+		admins[h.Admin.User] = true
+	}
+	for _, ub := range b.userBlocks {
+		u := ub.user
+		if ub.allowReadOnlyBypass || u.Ensure == topology.EnsureAbsent || admins[u.Name] {
+			continue
+		}
+		for _, g := range u.Grants {
+			if g.On != "*.*" {
+				continue // administrative privileges exist only on *.*
+			}
+			for _, p := range g.Privileges {
+				why := readOnlyBypass(b.c.Flavor, p)
+				if why == "" {
+					continue
+				}
+				b.add(&hcl.Diagnostic{
+					Severity: hcl.DiagWarning,
+					Summary:  "Account can write to a fenced master",
+					Detail: fmt.Sprintf("%s@%s holds %s: %s. Such sessions can write to a fenced (read_only) master. "+
+						"mmm's agent kills every client session when it fences, but a client that connects again (to the server's own "+
+						"address), or a server that comes back without its agent, still takes their writes. Keep %s for administrators; "+
+						"an account of mmm's own that needs it says allow_read_only_bypass = true.",
+						u.Name, u.Host, p, why, p),
+					Subject: ub.def.Ptr(),
+				})
+			}
+		}
+	}
 }
 
 func (b *builder) validateHosts() {
