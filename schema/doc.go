@@ -33,15 +33,22 @@ all of them are reported in one run.
 	                 ssl (true when any ssl_* file is set), ssl_ca, ssl_cert, ssl_key
 	user "LABEL"     name (default: the label), host ("%"), password,
 	                 ensure ("present" | "absent"),
+	                 allow_read_only_bypass (false; see Grants),
 	                 grant "db.tbl" { privileges, with_grant_option (false) }
 	role "NAME"      mode ("exclusive" | "balanced", required), hosts, ips, prefer
-	agent            port (9989), token, tls_cert, tls_key
+	agent            port (9989), token, tls_cert, tls_key,
+	                 fence ("kill" | "read_only", default "kill": how an agent
+	                 fences a server whose read_only cannot be set in time)
 	monitor          listen ("127.0.0.1:9988"), token, check_period ("1s"),
 	                 trap_period ("5s"), lease ("5s"), auto_set_online ("60s";
 	                 "0s" = never), flap_count (3), flap_duration ("1h"),
 	                 ping_ips, state_file ("/var/lib/mmm/watch.state"),
 	                 fail_back (false), pre_failover, post_failover (commands
-	                 as argument lists)
+	                 as argument lists), fence_hook (a command as an argument
+	                 list, run with MMM_HOST and MMM_ADDRESS set to fence a
+	                 writer its agent cannot; exit 0 = fenced),
+	                 host_lost_after (> 0; unset: the watch derives it from
+	                 check_period)
 	check "NAME"     ping, mysql, rep_threads and rep_backlog always run;
 	                 a block with their name tunes period (monitor.check_period),
 	                 trap_period (monitor.trap_period), timeout ("2s"),
@@ -61,6 +68,14 @@ REPLICATION CLIENT becomes BINLOG MONITOR). USAGE is dropped; ALL is refused
 (it means a different set on every version, and grants are authoritative);
 GRANT OPTION is with_grant_option = true. A privilege the flavor does not know,
 or an administrative privilege on one database, is an error.
+
+A privilege that writes past read_only is a warning (validate and plan): on
+MariaDB READ_ONLY ADMIN, and SUPER before 10.11 (which included it); on MySQL
+CONNECTION_ADMIN and SUPER (super_read_only, which mmm sets when it fences,
+stops them; read_only alone does not). Such sessions can write to a fenced
+master. The admin account mmm connects with (admin.user) is not reported, nor a
+user block with allow_read_only_bypass = true (modules/mmm-users' agent
+account, which needs READ_ONLY ADMIN to set read_only).
 
 # Functions, variables and secrets
 

@@ -82,6 +82,8 @@ role "reader" {
 agent {
   port  = 9989
   token = env("MMM_AGENT_TOKEN")
+  # fence = "kill"   # the default: a server whose read_only cannot be set in
+  #                  # time (frozen, hung) is stopped; "read_only": only try
 }
 
 monitor {
@@ -92,6 +94,10 @@ monitor {
   lease           = "1s"
   auto_set_online = "30s"
   ping_ips        = ["192.168.2.1"]
+  # A writer lost together with its agent (power cut, kernel hang) is failed
+  # over only once it is known fenced: a hook that powers it off out of band
+  # (IPMI, cloud API) with MMM_HOST and MMM_ADDRESS set; exit 0 = fenced.
+  # fence_hook = ["/usr/local/sbin/mmm-fence-ipmi", "--off"]
 }
 
 check "rep_backlog" {
