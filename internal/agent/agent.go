@@ -139,6 +139,8 @@ type Agent struct {
 	lastFence  *FenceReport
 	announcing map[netip.Addr]*announcer
 
+	announceRefresh time.Duration
+
 	fenceMu sync.Mutex // one fence's server steps at a time
 
 	hmu    sync.Mutex // the health loop's results
@@ -198,6 +200,8 @@ func New(cfg Config) (*Agent, error) {
 		mode:       ModeStatic,
 		nonces:     newNonces(),
 		announcing: map[netip.Addr]*announcer{},
+
+		announceRefresh: announceRefresh,
 	}
 	if a.log == nil {
 		a.log = slog.Default()

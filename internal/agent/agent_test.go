@@ -232,6 +232,7 @@ func newHarness(t *testing.T, host string, opts ...func(*Config)) *harness {
 	h.agent = a
 	h.srv = httptest.NewServer(a.Handler())
 	t.Cleanup(h.srv.Close)
+	t.Cleanup(a.Stop) // ends announcers and the health loop
 	t.Cleanup(func() {
 		for _, secret := range []string{testToken, "wrong-token-xyz"} {
 			if strings.Contains(h.logs.String(), secret) {
@@ -417,6 +418,7 @@ func TestLeaseExpiryFences(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the lease ran out and read_only was not set")
 	}
+	waitFor(t, "the fence's report", func() bool { h.agent.mu.Lock(); defer h.agent.mu.Unlock(); return h.agent.lastFence != nil })
 	h.agent.mu.Lock()
 	st, _ = h.agent.status(ctx)
 	h.agent.mu.Unlock()

@@ -18,9 +18,11 @@ import (
 var (
 	announceFirst  = []time.Duration{0, 40 * time.Millisecond, 80 * time.Millisecond}
 	announceSecond = []time.Duration{1100 * time.Millisecond, 1140 * time.Millisecond, 1180 * time.Millisecond}
-	// announceRefresh is the period of the refresh of a held exclusive VIP.
-	announceRefresh = 2 * time.Second
 )
+
+// announceRefresh is the period of the refresh of a held exclusive VIP
+// (Agent.announceRefresh, shorter in tests).
+const announceRefresh = 2 * time.Second
 
 const announceSendTimeout = 100 * time.Millisecond
 
@@ -74,7 +76,7 @@ func (a *Agent) announceLoop(ctx context.Context, an *announcer, plan []time.Dur
 		if len(plan) > 0 {
 			last = plan[len(plan)-1]
 		}
-		return last + time.Duration(i-len(plan)+1)*announceRefresh
+		return last + time.Duration(i-len(plan)+1)*a.announceRefresh
 	}
 	for i := 0; ; i++ {
 		at := next(i)
