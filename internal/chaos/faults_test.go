@@ -1,0 +1,240 @@
+package chaos
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// Failover policies of the faults.
+const (
+	allowed    = "allowed"     // a failover may (and should) happen
+	forbidden  = "forbidden"   // the writer must stay
+	onlyFenced = "only-fenced" // only after the fence hook ran
+)
+
+// fault is one kind of fault: inject does it to the writer r.old, holds it,
+// and heals it (marking each moment).
+type fault struct {
+	name     string
+	what     string
+	failover string
+	inject   func(r *run) error
+}
+
+var faults = []*fault{
+	{"kill9", "SIGKILL of the writer's mariadbd; restarted once a new writer took writes for 2 s (30 s at most)", allowed, kill9},
+	{"freeze", "SIGSTOP of the writer's mariadbd for 8 s, then SIGCONT", allowed, freeze(8 * time.Second)},
+	{"freeze20", "SIGSTOP of the writer's mariadbd for 20 s, then SIGCONT", allowed, freeze(20 * time.Second)},
+	{"hostcut", "the writer's link down inside its namespace for 10 s, then up", allowed, hostcut(10 * time.Second)},
+	{"hostcut30", "the writer's link down inside its namespace for 30 s, then up", allowed, hostcut(30 * time.Second)},
+	{"monitorcut", "a blackhole route for the writer's address in the monitor's (root) namespace for 10 s: the watch alone loses it", forbidden, monitorcut},
+	{"agentkill", "SIGKILL of the writer's mmm agent; restarted after 8 s", forbidden, agentkill},
+	{"agentkill-hostcut", "SIGKILL of the writer's agent, then its link down for up to 20 s: a failover only through the fence hook", onlyFenced, agentkillHostcut},
+	{"standby-then-writer", "SIGKILL of the standby master's mariadbd, 3 s later of the writer's; both restarted 8 s later (standby first)", forbidden, standbyThenWriter},
+	{"watchkill", "SIGKILL of the writer's mariadbd, then of mmm watch as soon as it logs the old writer fenced; the watch restarted 1 s later", allowed, watchkill},
+	{"none", "no fault: a control run of 8 s (no failover allowed)", forbidden, nothing},
+}
+
+func faultByName(name string) *fault {
+	for _, f := range faults {
+		if f.name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+func kill9(r *run) error {
+	s := r.s
+	r.fault("kill -9 mariadbd of %s", r.old)
+	if err := s.signalServer(r.old, syscall.SIGKILL); err != nil {
+		return err
+	}
+	r.waitNewWriter(2*time.Second, 30*time.Second)
+	r.heal("restart mariadbd of %s", r.old)
+	return s.restartServer(r.old)
+}
+
+func freeze(d time.Duration) func(*run) error {
+	return func(r *run) error {
+		s := r.s
+		r.fault("kill -STOP mariadbd of %s for %s", r.old, d)
+		if err := s.signalServer(r.old, syscall.SIGSTOP); err != nil {
+			return err
+		}
+		time.Sleep(d)
+		r.heal("kill -CONT mariadbd of %s", r.old)
+		return s.signalServer(r.old, syscall.SIGCONT)
+	}
+}
+
+func hostcut(d time.Duration) func(*run) error {
+	return func(r *run) error {
+		s := r.s
+		r.fault("link of %s down for %s", r.old, d)
+		if err := s.setLink(r.old, false); err != nil {
+			return err
+		}
+		time.Sleep(d)
+		r.heal("link of %s up", r.old)
+		return s.setLink(r.old, true)
+	}
+}
+
+func monitorcut(r *run) error {
+	s := r.s
+	addr := s.c.Host(r.old).Address + "/32"
+	r.fault("blackhole route for %s (%s) in the monitor's namespace for 10s", r.old, addr)
+	if err := s.ip("route", "add", "blackhole", addr); err != nil {
+		return err
+	}
+	time.Sleep(10 * time.Second)
+	r.heal("blackhole route removed")
+	return s.ip("route", "del", "blackhole", addr)
+}
+
+func agentkill(r *run) error {
+	s := r.s
+	r.fault("kill -9 of the agent of %s for 8s", r.old)
+	if err := s.killAgent(r.old); err != nil {
+		return err
+	}
+	time.Sleep(8 * time.Second)
+	r.heal("agent of %s restarted", r.old)
+	return s.restartAgent(r.old)
+}
+
+func agentkillHostcut(r *run) error {
+	s := r.s
+	if err := s.killAgent(r.old); err != nil {
+		return err
+	}
+	r.mark("kill -9 of the agent of %s", r.old)
+	time.Sleep(500 * time.Millisecond)
+	r.fault("link of %s down, its agent dead (fence hook configured: %v)", r.old, s.hook != "")
+	if err := s.setLink(r.old, false); err != nil {
+		return err
+	}
+	r.waitNewWriter(2*time.Second, 20*time.Second)
+	r.heal("link of %s up, its agent restarted", r.old)
+	err := s.setLink(r.old, true)
+	if e := s.restartAgent(r.old); err == nil {
+		err = e
+	}
+	if !s.serverAlive(r.old) {
+		r.mark("mariadbd of %s is down (the fence hook powered it off): restarted", r.old)
+		if e := s.restartServer(r.old); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func standbyThenWriter(r *run) error {
+	s := r.s
+	if err := s.signalServer(r.standby, syscall.SIGKILL); err != nil {
+		return err
+	}
+	r.mark("kill -9 mariadbd of the standby %s", r.standby)
+	time.Sleep(3 * time.Second)
+	r.fault("kill -9 mariadbd of the writer %s (the standby %s is dead)", r.old, r.standby)
+	if err := s.signalServer(r.old, syscall.SIGKILL); err != nil {
+		return err
+	}
+	time.Sleep(8 * time.Second)
+	r.heal("restart mariadbd of %s, then of %s", r.standby, r.old)
+	err := s.restartServer(r.standby)
+	time.Sleep(2 * time.Second)
+	if e := s.restartServer(r.old); err == nil {
+		err = e
+	}
+	return err
+}
+
+// reFenced is the watch's log line saying the old writer is fenced (the
+// current watch: msg="old writer fenced").
+var reFenced = regexp.MustCompile(`(?i)\bfenced\b`)
+
+func watchkill(r *run) error {
+	s := r.s
+	off := fileSize(s.watchLog)
+	r.fault("kill -9 mariadbd of %s; the watch is killed when it logs the fence", r.old)
+	if err := s.signalServer(r.old, syscall.SIGKILL); err != nil {
+		return err
+	}
+	wait := 15 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("CHAOS_WATCHKILL_AFTER")); err == nil {
+		wait = d // a fixed delay instead of the log line
+	}
+	line, ok := tailFor(s.watchLog, off, reFenced, wait)
+	if ok {
+		r.mark("the watch logged: %s", trunc(line, 160))
+	} else {
+		r.addNote(fmt.Sprintf("no fence line in the watch's log within %s: killed then", wait))
+	}
+	s.killWatch(syscall.SIGKILL, 5*time.Second)
+	r.mark("mmm watch killed (kill -9)")
+	if w := s.writableMasters(300 * time.Millisecond); slices.Contains(w, r.standby) {
+		r.addNote("the watch was killed after the promotion: " + r.standby + " was writable already")
+	}
+	time.Sleep(time.Second)
+	s.startWatch()
+	r.mark("mmm watch restarted")
+	r.waitNewWriter(2*time.Second, 30*time.Second)
+	r.heal("restart mariadbd of %s", r.old)
+	return s.restartServer(r.old)
+}
+
+func nothing(r *run) error {
+	r.fault("nothing (control run)")
+	time.Sleep(8 * time.Second)
+	r.heal("nothing")
+	return nil
+}
+
+// tailFor follows path from offset until a line matches re or timeout.
+func tailFor(path string, offset int64, re *regexp.Regexp, timeout time.Duration) (string, bool) {
+	deadline := time.Now().Add(timeout)
+	f, err := os.Open(path)
+	if err != nil {
+		time.Sleep(timeout)
+		return "", false
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return "", false
+	}
+	rd := bufio.NewReader(f)
+	var partial string
+	for time.Now().Before(deadline) {
+		line, err := rd.ReadString('\n')
+		partial += line
+		if err != nil { // no whole line yet
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		if re.MatchString(partial) {
+			return partial, true
+		}
+		partial = ""
+	}
+	return "", false
+}
+
+// undoFaults puts back what a fault interrupted by a failing test may have
+// left: links down, blackhole routes, stopped servers.
+func (s *suite) undoFaults() {
+	for _, h := range s.hosts {
+		_ = s.setLink(h, true)
+		_ = s.ip("route", "del", "blackhole", s.c.Host(h).Address+"/32")
+		if pid := s.l.ServerPID(h); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+}
