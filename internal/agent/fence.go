@@ -200,7 +200,10 @@ func (a *Agent) fenceServerSQL(rep *FenceReport, log *slog.Logger) (down bool, e
 		return true, nil
 	}
 	if err != nil {
-		if !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+		var ce *ConnectError
+		if errors.As(err, &ce) || (!errors.Is(err, context.DeadlineExceeded) && !isTimeout(err)) {
+			// No session at all (a frozen server does not greet), or a
+			// refusal that another try will not change.
 			return false, err
 		}
 		log.Warn("fence step 2: read_only timed out; killing client sessions and trying again", "err", err)

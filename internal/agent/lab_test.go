@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,7 +63,10 @@ func serveForTest(host string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	logger := slogDebug(os.Stderr)
-	if err := Run(ctx, Config{Cluster: c, Host: host, Logger: logger}); err != nil {
+	cfg := Config{Cluster: c, Host: host, Logger: logger,
+		StateDir:           os.Getenv("MMM_AGENT_STATE_DIR"),
+		ServerDefaultsFile: os.Getenv("MMM_AGENT_SERVER_DEFAULTS_FILE")}
+	if err := Run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -79,8 +83,14 @@ func startAgent(t *testing.T, l *lab.Lab, host string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sc, err := l.ServerControl(host)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), serveEnv+"="+host)
+	// A fresh state directory: the agent starts as on a first start.
+	cmd.Env = append(os.Environ(), serveEnv+"="+host,
+		"MMM_AGENT_STATE_DIR="+t.TempDir(), "MMM_AGENT_SERVER_DEFAULTS_FILE="+sc.DefaultsFile)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	inNamespace(t, l.Namespace(host), func() error { return cmd.Start() })
 	logFile.Close()
@@ -315,10 +325,14 @@ func TestLabLeaseExpiryFences(t *testing.T) {
 	startAgent(t, l, "master1")
 	c := &Client{Cluster: l.Cluster()}
 	writer := []RoleIP{{Role: "writer", IP: writerVIP(l)}}
-	lease := &Lease{TTL: Duration(time.Second), Holder: "watch@test"}
-	// Renewed a few times, the VIP stays.
+	st, err := c.Status(ctx, "master1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Renewed a few times, the VIP stays; each renewal echoes the nonce of
+	// the previous answer.
 	for range 3 {
-		st, err := c.SetRoles(ctx, "master1", writer, lease)
+		st, err = c.SetRoles(ctx, "master1", writer, &Lease{TTL: Duration(time.Second), Holder: "watch@test", Nonce: st.Nonce})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,7 +342,6 @@ func TestLabLeaseExpiryFences(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	// Then the renewals stop.
-	var st *Status
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		st, err = c.Status(ctx, "master1")
 		if err != nil {
@@ -418,5 +431,91 @@ func TestLabStartAgents(t *testing.T) {
 	}
 	if _, err := (&Client{Cluster: l.Cluster(), Timeout: time.Second}).Status(ctx, "master1"); err == nil {
 		t.Fatal("an agent still answers after StopAgents")
+	}
+}
+
+// TestLabFrozenServerFenced: a stopped server (SIGSTOP: the port accepts,
+// nothing greets) is reported frozen by its agent at once, and a fence
+// request kills it (read_only cannot be set on it); it then comes back.
+func TestLabFrozenServerFenced(t *testing.T) {
+	l := labtest.Get(t)
+	clearVIPs(t, l)
+	sc, err := l.ServerControl("master1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pidFile, err := readServerOptions(sc.DefaultsFile)
+	if err != nil || pidFile == "" {
+		t.Fatalf("pid file of master1: %q, %v", pidFile, err)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, l, "master1")
+	c := &Client{Cluster: l.Cluster(), Timeout: 5 * time.Second}
+	ctx := context.Background()
+	// The agent's log shows whether it used the socket; the server is ok.
+	waitStatus := func(what string, within time.Duration, cond func(*Status) bool) *Status {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			st, err := c.Status(ctx, "master1")
+			if err == nil && cond(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not within %s: %+v, %v", what, within, st, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitStatus("server ok", 5*time.Second, func(st *Status) bool { return st.Server != nil && st.Server.State == ProbeOK })
+	if _, err := c.SetRoles(ctx, "master1", []RoleIP{{Role: "writer", IP: writerVIP(l)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	stopped := time.Now()
+	st := waitStatus("frozen", 2*time.Second, func(st *Status) bool { return st.Server != nil && st.Server.State == ProbeFrozen })
+	t.Logf("frozen reported %s after SIGSTOP", time.Since(stopped).Round(time.Millisecond))
+	if d := time.Since(stopped); d > time.Second {
+		t.Errorf("frozen reported after %s, want about 0.5s", d)
+	}
+
+	start := time.Now()
+	st, err = c.Fence(ctx, "master1", FenceRequest{Nonce: st.Nonce, Why: "frozen (lab test)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fence took %s: %+v", time.Since(start).Round(time.Millisecond), st.Fence)
+	if f := st.Fence; f == nil || !f.ServerKilled || !f.Complete || st.Holds(writerVIP(l)) {
+		t.Fatalf("fence of a frozen server: %+v (VIP held: %v)", st.Fence, st.Holds(writerVIP(l)))
+	}
+	if processAlive(pid) {
+		t.Fatalf("pid %d still alive after the fence", pid)
+	}
+	// A stale fence request (its nonce died with the fence) is refused.
+	_, err = c.Fence(ctx, "master1", FenceRequest{Nonce: st.Nonce + "x"})
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusConflict {
+		t.Fatalf("a fence with an unknown nonce: %v", err)
+	}
+
+	// The server comes back (as systemd would restart it); the agent sees
+	// the new process and, holding no writer lease, sets it read_only.
+	inNamespace(t, l.Namespace("master1"), func() error { return exec.Command("sh", "-c", sc.Start).Run() })
+	st = waitStatus("restart seen", 20*time.Second, func(st *Status) bool {
+		return st.Server != nil && st.Server.Restarts >= 1 && st.ReadOnly != nil && *st.ReadOnly
+	})
+	if st.Mode != ModeLease || st.Lease == nil || !st.Lease.Expired {
+		t.Fatalf("after a fence the agent holds no valid lease: %+v", st)
 	}
 }

@@ -150,20 +150,24 @@ func (m *mysqlDB) fresh(ctx context.Context) (*sql.Conn, func(), error) {
 	addr := m.sqlAddr()
 	conn, closeFn, err := m.dial(ctx, addr)
 	if err != nil && strings.HasPrefix(addr, "/") && isAccessDenied(err) {
-		m.mu.Lock()
-		m.socketDenied = true
-		m.mu.Unlock()
-		m.log.Warn("the admin account cannot log in over the server's socket; using TCP", "socket", addr, "err", err)
+		m.denySocket(err)
 		conn, closeFn, err = m.dial(ctx, m.tcpAddr)
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
 			err = fmt.Errorf("%w (%s: %v)", ErrServerDown, addr, err)
 		}
-		return nil, nil, err
+		return nil, nil, &ConnectError{Err: err}
 	}
 	return conn, closeFn, nil
 }
+
+// ConnectError is a LocalDB error of the connection, before any statement
+// ran: a server that does not greet or log in in time.
+type ConnectError struct{ Err error }
+
+func (e *ConnectError) Error() string { return e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }
 
 func (m *mysqlDB) dial(ctx context.Context, addr string) (*sql.Conn, func(), error) {
 	timeout := time.Second
@@ -274,6 +278,28 @@ func keepSession(user, command string) bool {
 // Vars reads read_only and Uptime on a kept connection (and, the first time,
 // @@socket and @@pid_file when the option file did not say).
 func (m *mysqlDB) Vars(ctx context.Context) (ServerVars, error) {
+	v, err := m.vars(ctx)
+	if err != nil && isAccessDenied(err) && m.denySocket(err) {
+		v, err = m.vars(ctx)
+	}
+	return v, err
+}
+
+// denySocket switches SQL to TCP after an access denied over the socket
+// (the admin account is not allowed from localhost); false when SQL did not
+// go over the socket.
+func (m *mysqlDB) denySocket(err error) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.socket == "" || m.socketDenied {
+		return false
+	}
+	m.socketDenied = true
+	m.log.Warn("the admin account cannot log in over the server's socket; using TCP", "socket", m.socket, "err", err)
+	return true
+}
+
+func (m *mysqlDB) vars(ctx context.Context) (ServerVars, error) {
 	db, err := m.keptDB()
 	if err != nil {
 		return ServerVars{}, err
