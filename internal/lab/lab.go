@@ -8,8 +8,9 @@
 // <dir>/mmm18-0), so labs on different /24s run side by side.
 //
 // The lab prepares what replication needs (server_id, binary log,
-// log_slave_updates, GTID strict mode) and the admin account, and nothing more:
-// replication, other accounts and read_only are `mmm apply`'s job.
+// log_slave_updates, GTID strict mode) and the admin account, and starts every
+// server fenced (read_only = ON), as production servers must; replication,
+// other accounts and lifting read_only on the writer are `mmm apply`'s job.
 package lab
 
 import (
