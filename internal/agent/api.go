@@ -1,30 +1,49 @@
 // Package agent is `mmm agent`, the daemon on every data node that owns the
-// node's virtual IPs (the role of MySQL-MMM's mmm_agentd), and the client that
-// plan/apply and watch use to talk to it.
+// node's virtual IPs (the role of MySQL-MMM's mmm_agentd) and fences its
+// server, and the client that plan/apply and watch use to talk to it.
 //
-// The API is JSON over HTTP(S) on the host's address and agent.port:
+// The API is JSON over HTTP(S) on the host's address and agent.port
+// (docs/agent.md):
 //
-//	GET /v1/status  → Status: the VIPs of this cluster the host holds, the mode
-//	                  (static or lease) and the local server's read_only.
-//	PUT /v1/roles   → SetRolesRequest: the FULL role set this host must hold.
-//	                  Answers with the Status after the change.
+//	GET  /v1/status  → Status: the VIPs of this cluster the host holds, the
+//	                   mode (static or lease), the lease, the highest grant
+//	                   epoch, the server's health and read_only (cached by a
+//	                   background probe: the answer never waits on the
+//	                   server), the last fence, and a fresh nonce.
+//	PUT  /v1/roles   → SetRolesRequest: the FULL role set this host must hold.
+//	                   Answers with the Status after the change.
+//	POST /v1/fence   → FenceRequest: fence now (epoch and nonce as a lease).
+//	                   Answers with the Status, Fence filled.
+//	POST /v1/witness → WitnessRequest: probe other hosts' server ports and
+//	                   agents from here. Answers with a WitnessReport.
+//	GET  /v1/backup, POST /v1/clone: the physical clone (clone.go).
 //
-// Every request carries "Authorization: Bearer <agent.token>". The answers:
-// 401 without the token or with a wrong one; 403 for another cluster or host
-// or a VIP the file does not declare for that role and host; 400 for malformed
-// JSON; 500 when the host could not be changed. A refused request changes
-// nothing.
+// Every request carries "Authorization: Bearer <agent.token>" and
+// ProtocolHeader ("X-MMM-Agent-Protocol: 2"); every answer carries
+// ProtocolHeader. The answers: 400 for malformed JSON or another protocol
+// version (the message names both and what to upgrade), and for a lease
+// request without the header (a watch of protocol 1); 401 without the token
+// or with a wrong one; 403 for another cluster or host or a VIP the file
+// does not declare for that role and host; 409 for a stale grant (epoch or
+// nonce, see Lease); 500 when the host could not be changed. A refused
+// request changes nothing. Every answer to an authenticated request, errors
+// included, carries a fresh nonce.
 //
 // Modes. A PUT without a lease (from `mmm apply`) puts the agent in static
 // mode: the VIPs stay until a later PUT says otherwise. A PUT with a lease
 // (from `mmm watch`, which renews it every check period) puts it in lease mode:
 // the VIPs of exclusive roles (the writer) are held only until the lease runs
-// out. Then the agent removes them and, on a host that can hold an exclusive
-// role, sets its server read_only, and logs it at error level. Balanced roles
-// (readers) are not fenced: a reader VIP on a cut-off slave does no harm.
-// The lease runs from the moment the agent received the request, so a watch
-// that wants to know the lease surely ended waits TTL after the answer to its
-// last renewal.
+// out. Then the agent fences: it removes them and, on a host that can hold an
+// exclusive role, sets its server read_only and kills its client sessions,
+// SIGKILLing the server if that fails and agent.fence is "kill" (the
+// default); all at error level in the log. Balanced roles (readers) are not
+// fenced: a reader VIP on a cut-off slave does no harm. The lease runs until
+// the echoed nonce's issue time + TTL, so a watch bounds it in its own clock:
+// the arrival of the answer that carried the nonce + TTL (+ margin).
+//
+// The mode and the highest epoch are persisted in the state directory
+// (agent-state.json); an agent that starts after dying in lease mode fences
+// at once.
 package agent
 
 import (
