@@ -86,7 +86,7 @@ const ProtocolHeader = "X-MMM-Agent-Protocol"
 
 // Lease is a request's lease on its exclusive-role VIPs.
 //
-// Grant protocol (version 2; docs/watch.md, "Grants"): a lease is accepted
+// Grant protocol (version 2; docs/agent.md, "Grants"): a lease is accepted
 // only when
 //   - Epoch is at least the highest epoch the agent ever accepted (persisted in
 //     its state directory, fsynced when it grows): a deposed watch is refused;
@@ -129,8 +129,8 @@ type Status struct {
 	Mode    Mode         `json:"mode"`
 	Roles   []HeldRole   `json:"roles"`           // read from the interface, not from memory
 	Lease   *LeaseStatus `json:"lease,omitempty"` // nil in static mode
-	// ReadOnly is the local server's @@read_only, read for GET /v1/status only
-	// (nil in PUT answers, or when the server could not be asked:
+	// ReadOnly is the local server's @@read_only as the background probe
+	// last read it (at most ~1s old; nil when unknown or stale:
 	// ReadOnlyError says why).
 	ReadOnly      *bool  `json:"read_only,omitempty"`
 	ReadOnlyError string `json:"read_only_error,omitempty"`
