@@ -108,6 +108,9 @@ type Watch struct {
 	customResults map[[2]string]Result
 	// agentDown: hosts whose agent was reported not answering.
 	agentDown map[string]bool
+	// agentsUpAtStart: hosts whose agent answered the previous watch
+	// process when it last saved its state.
+	agentsUpAtStart map[string]bool
 
 	mu         sync.Mutex // everything below; held for a whole round
 	mode       Mode
@@ -175,7 +178,7 @@ func New(cfg Config) *Watch {
 		cfg: cfg, c: cfg.Cluster, log: cfg.Logger.With("cluster", cfg.Cluster.Name),
 		tracker: NewTracker(cfg.Cluster), machine: NewMachine(cfg.Cluster, now),
 		mode: ModeActive, leases: newLeases(leaseOf(cfg.Cluster)),
-		facts: newFactStore(cfg.Cluster), customResults: map[[2]string]Result{}, agentDown: map[string]bool{},
+		facts: newFactStore(cfg.Cluster), customResults: map[[2]string]Result{}, agentDown: map[string]bool{}, agentsUpAtStart: map[string]bool{},
 		failoverPos: map[string]string{}, problems: map[string]string{},
 		aheadAfterFailover: map[string]string{},
 		started:            now,
@@ -279,15 +282,23 @@ func (w *Watch) Start(ctx context.Context) {
 	// when the state file was lost.
 	var highest uint64
 	if w.cfg.Agents != nil {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
 		for _, h := range w.c.Hosts {
-			actx, cancel := context.WithTimeout(ctx, w.agentTimeout())
-			st, err := w.cfg.Agents.Status(actx, h.Name)
-			cancel()
-			if err == nil {
-				highest = max(highest, st.Epoch)
+			wg.Go(func() {
+				actx, cancel := context.WithTimeout(ctx, w.agentTimeout())
+				st, err := w.cfg.Agents.Status(actx, h.Name)
+				cancel()
+				if err != nil {
+					return
+				}
 				w.leases.SetNonce(h.Name, st.Nonce, time.Now())
-			}
+				mu.Lock()
+				highest = max(highest, st.Epoch)
+				mu.Unlock()
+			})
 		}
+		wg.Wait()
 	}
 	if highest > w.epoch.Load() {
 		w.epoch.Store(highest)
@@ -940,7 +951,15 @@ func (w *Watch) fenceOld(ctx context.Context, old string, f Finding) (string, er
 	// it answered within one lease of the host's last answer.
 	last := facts.LastContact()
 	enforced := !facts.AgentOKAt.IsZero() && !facts.AgentOKAt.Before(last.Add(-w.lease()))
+	if last.IsZero() && w.agentsUpAtStart[old] {
+		// This watch process never heard of the host (it was lost while the
+		// watch restarted); the previous process saw its agent answer.
+		enforced = true
+	}
 	if enforced && (agentErr == nil || f.Kind == FaultHostLost || f.Kind == FaultCrash) {
+		// A renewal that checked "fenced" just before SetFenced may still
+		// be taking its nonce: let it finish, so the bound is final.
+		w.leases.lockHost(old)()
 		bound := w.leases.Bound(old)
 		// Grants a previous watch process sent echo nonces issued before we
 		// started: they ran out one lease (+ margin) after our start.

@@ -253,6 +253,11 @@ func (w *Watch) agentLoop(ctx context.Context, h *topology.Host) {
 			}
 			f.Agent, f.AgentErr, f.AgentOKAt = st, nil, now
 		})
+		// The writer's agent finds its server down or frozen: the round
+		// decides now, not at its next tick.
+		if err == nil && st.Server != nil && st.Server.State != agent.ProbeOK && h.Name == w.currentWriter() {
+			signal(w.facts.kick)
+		}
 	})
 }
 
@@ -307,6 +312,7 @@ func (w *Watch) askWitnesses(ctx context.Context, writer string) {
 		})
 	}
 	wg.Wait()
+	signal(w.facts.kick)
 }
 
 // currentWriter reads the writer without the round's lock.

@@ -2,7 +2,9 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -242,6 +244,17 @@ func (w *Watch) grant(ctx context.Context, host string, roles []RoleIP) (*agent.
 	}
 	lease := &agent.Lease{TTL: agent.Duration(w.lease()), Holder: w.cfg.Holder, Epoch: w.epochNow(), Nonce: n}
 	st, err := w.cfg.Agents.SetRoles(ctx, host, toAgentRoles(roles), lease)
+	var apiErr *agent.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusConflict && apiErr.Nonce != "" {
+		// Refused as stale (a status call's newer nonce was used first, or
+		// the agent fenced meanwhile): once more with the nonce the refusal
+		// carried. A stale epoch is refused again, as it must be.
+		w.leases.SetNonce(host, apiErr.Nonce, time.Now())
+		if n, ok := w.leases.TakeNonce(host, time.Now()); ok {
+			lease.Nonce = n
+			st, err = w.cfg.Agents.SetRoles(ctx, host, toAgentRoles(roles), lease)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

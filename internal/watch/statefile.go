@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // savedState is the state file: what must survive a restart of the watch.
@@ -24,6 +25,9 @@ type savedState struct {
 	Ahead       map[string]string     `json:"ahead_after_failover,omitempty"`
 	// Epoch is the last grant epoch (docs/watch.md, "Grants").
 	Epoch uint64 `json:"epoch,omitempty"`
+	// AgentsUp: the hosts whose agent answered lately, so a watch restarted
+	// while a host is lost knows whether its lease is enforced.
+	AgentsUp []string `json:"agents_up,omitempty"`
 }
 
 func loadState(path string) (*savedState, error) {
@@ -83,6 +87,16 @@ func (w *Watch) snapshot() *savedState {
 		st.Hosts[n] = &cp
 	}
 	st.Fenced = w.leases.FencedList()
+	if w.cfg.Agents != nil {
+		now := time.Now()
+		for _, h := range w.c.Hosts {
+			if f := w.facts.Get(h.Name); !f.AgentOKAt.IsZero() && now.Sub(f.AgentOKAt) <= w.hostLostAfter() {
+				st.AgentsUp = append(st.AgentsUp, h.Name)
+			} else if f.AgentOKAt.IsZero() && w.agentsUpAtStart[h.Name] {
+				st.AgentsUp = append(st.AgentsUp, h.Name) // not seen yet by this process
+			}
+		}
+	}
 	return st
 }
 
@@ -126,6 +140,9 @@ func (w *Watch) restore(st *savedState) {
 	}
 	for k, v := range st.Ahead {
 		w.aheadAfterFailover[k] = v
+	}
+	for _, h := range st.AgentsUp {
+		w.agentsUpAtStart[h] = true
 	}
 	for _, h := range st.Fenced {
 		w.leases.SetFenced(h, true)
