@@ -20,7 +20,14 @@ func Errant(lh *topology.LiveHost, writerPos gtid.Set) gtid.Set {
 	}
 	var own, replicated gtid.Set
 	if lh.GTIDBinlogPos != "" || lh.GTIDSlavePos != "" {
+		// MariaDB: only what the host wrote itself (its own server_id) can
+		// be errant; another server's GTID in its binary log came by
+		// replication, even when gtid_slave_pos, read a moment apart, does
+		// not show it yet.
 		own, _ = gtid.Parse(lh.GTIDBinlogPos)
+		if lh.ServerID != 0 {
+			own = own.OnlyServer(lh.ServerID)
+		}
 		replicated, _ = gtid.Parse(lh.GTIDSlavePos)
 	} else {
 		own = plan.Executed(lh)

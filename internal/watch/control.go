@@ -259,6 +259,12 @@ func (w *Watch) reconcile(ctx context.Context, live *topology.Live) {
 	if w.writer == "" || w.verdict == WriterDead {
 		return
 	}
+	if stale := w.staleHosts(); len(stale) > 0 {
+		// A step just changed them: wait for a look taken after it rather
+		// than redo (or undo) it on what was seen before.
+		w.log.Debug("reconcile waits for a fresh look", "hosts", stale)
+		return
+	}
 	// First, and whatever else is wrong: no master but the writer is writable.
 	for _, m := range w.c.Masters() {
 		lh := live.Hosts[m.Name]
@@ -487,6 +493,11 @@ func (w *Watch) agentWarning(host string, writer bool) string {
 	}
 	f := w.facts.Get(host)
 	if f.AgentErr == nil || f.AgentAt.IsZero() || f.AgentOKAt.After(f.AgentAt) {
+		return ""
+	}
+	// Only while its server answers: a host that is gone as a whole is the
+	// detector's business, not a dead agent.
+	if time.Since(f.ServerOKAt) > w.hostLostAfter() || !f.ServerOKAt.After(f.AgentOKAt) {
 		return ""
 	}
 	since := "never answered"

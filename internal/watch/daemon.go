@@ -106,6 +106,9 @@ type Watch struct {
 	// customResults: results of custom checks not yet recorded by a round.
 	customMu      sync.Mutex
 	customResults map[[2]string]Result
+	// changed: when the watch last changed each host (executed a step on
+	// it); facts older than that are not acted on.
+	changed map[string]time.Time
 	// agentDown: hosts whose agent was reported not answering.
 	agentDown map[string]bool
 	// agentsUpAtStart: hosts whose agent answered the previous watch
@@ -178,7 +181,7 @@ func New(cfg Config) *Watch {
 		cfg: cfg, c: cfg.Cluster, log: cfg.Logger.With("cluster", cfg.Cluster.Name),
 		tracker: NewTracker(cfg.Cluster), machine: NewMachine(cfg.Cluster, now),
 		mode: ModeActive, leases: newLeases(leaseOf(cfg.Cluster)),
-		facts: newFactStore(cfg.Cluster), customResults: map[[2]string]Result{}, agentDown: map[string]bool{}, agentsUpAtStart: map[string]bool{},
+		facts: newFactStore(cfg.Cluster), customResults: map[[2]string]Result{}, agentDown: map[string]bool{}, changed: map[string]time.Time{}, agentsUpAtStart: map[string]bool{},
 		failoverPos: map[string]string{}, problems: map[string]string{},
 		aheadAfterFailover: map[string]string{},
 		started:            now,
@@ -818,6 +821,10 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 		w.event("WARNING: %s ran asynchronously since %s: writes it acknowledged after that may be missing on %s", dead, w.semiSyncOff.Format(time.TimeOnly), cand)
 	}
 	w.setWriter(cand)
+	if t := w.machine.Fail(dead, fmt.Sprintf("failed over (%s): %s", f.Kind, why), w.cfg.Now()); t != nil {
+		w.log.Warn("host state", "host", t.Host, "from", t.From, "to", t.To, "why", t.Reason)
+		w.event("%s", t)
+	}
 	w.verdict, w.verdictWhy = WriterAlive, ""
 	// The replicas' IO threads lost the old writer; they were repointed.
 	w.tracker.Reset(CheckRepThreads)
@@ -1205,6 +1212,13 @@ func (w *Watch) executeWith(ctx context.Context, what string, p *plan.Plan, dbs 
 		Timeout: w.cfg.StepTimeout,
 	}
 	res := ex.Execute(ctx, p)
+	var touched []string
+	for _, s := range res.Steps {
+		if s.Status != apply.NotRun && !contains(touched, s.Step.Host) {
+			touched = append(touched, s.Step.Host)
+		}
+	}
+	w.changedHosts(touched)
 	for _, s := range res.Steps {
 		attrs := []any{"what", what, "step", s.Step.ID, "status", s.Status, "took", s.Duration.Round(time.Microsecond)}
 		if s.Err != nil {

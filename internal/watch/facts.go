@@ -50,6 +50,7 @@ type HostFacts struct {
 	LiveAt      time.Time
 	LiveOKAt    time.Time
 	LiveAttempt time.Time // the inspection in progress started then (zero: none)
+	LiveSent    time.Time // the last completed inspection started then
 	// Agent is the agent's last status answer, AgentErr the last error.
 	Agent     *agent.Status
 	AgentErr  error
@@ -82,13 +83,18 @@ type factStore struct {
 	suspect map[string]chan struct{}
 	// witness wakes the witness loop.
 	witness chan struct{}
+	// inspectNow wakes a host's inspection loop (after the watch changed
+	// the host, the round waits for a look taken after the change).
+	inspectNow map[string]chan struct{}
 }
 
 func newFactStore(c *topology.Cluster) *factStore {
-	fs := &factStore{hosts: map[string]*HostFacts{}, kick: make(chan struct{}, 1), witness: make(chan struct{}, 1), suspect: map[string]chan struct{}{}}
+	fs := &factStore{hosts: map[string]*HostFacts{}, kick: make(chan struct{}, 1), witness: make(chan struct{}, 1), suspect: map[string]chan struct{}{},
+		inspectNow: map[string]chan struct{}{}}
 	for _, h := range c.Hosts {
 		fs.hosts[h.Name] = &HostFacts{Witnesses: map[string]WitnessFact{}}
 		fs.suspect[h.Name] = make(chan struct{}, 1)
+		fs.inspectNow[h.Name] = make(chan struct{}, 1)
 	}
 	return fs
 }
@@ -214,7 +220,7 @@ func (w *Watch) serverLoop(ctx context.Context, h *topology.Host) {
 }
 
 func (w *Watch) inspectLoop(ctx context.Context, h *topology.Host) {
-	every(ctx, w.probePeriod(), nil, func() {
+	every(ctx, w.probePeriod(), w.facts.inspectNow[h.Name], func() {
 		t0 := time.Now()
 		w.facts.update(h.Name, func(f *HostFacts) { f.LiveAttempt = t0 })
 		ictx, cancel := context.WithTimeout(ctx, w.inspectTimeout())
@@ -225,7 +231,7 @@ func (w *Watch) inspectLoop(ctx context.Context, h *topology.Host) {
 		}
 		now := time.Now()
 		w.facts.update(h.Name, func(f *HostFacts) {
-			f.Live, f.LiveAt, f.LiveAttempt = lh, now, time.Time{}
+			f.Live, f.LiveAt, f.LiveSent, f.LiveAttempt = lh, now, t0, time.Time{}
 			if lh != nil && lh.Reachable {
 				f.LiveOKAt = now
 			}
@@ -386,4 +392,32 @@ func (w *Watch) liveFromFacts(now time.Time) *topology.Live {
 		}
 	}
 	return live
+}
+
+// changedHosts records that the watch changed these hosts now, and asks for
+// a fresh look at each: until one taken after the change arrives, the round
+// does not act on them again on an older view.
+func (w *Watch) changedHosts(hosts []string) {
+	now := time.Now()
+	for _, h := range hosts {
+		w.changed[h] = now
+		if ch := w.facts.inspectNow[h]; ch != nil {
+			signal(ch)
+		}
+	}
+}
+
+// staleHosts lists the hosts the watch changed after their last inspection
+// started. Called with mu held.
+func (w *Watch) staleHosts() []string {
+	var out []string
+	for h, at := range w.changed {
+		if f := w.facts.Get(h); f.LiveSent.Before(at) {
+			out = append(out, h)
+		} else {
+			delete(w.changed, h)
+		}
+	}
+	sortStrings(out)
+	return out
 }

@@ -269,7 +269,10 @@ func (m *Machine) next(name string, hs *HostState, in Input, all map[string]Inpu
 		return hs.State, ""
 
 	case HardOffline:
-		if in.Alive() {
+		// Back only once its last checks passed, not merely while their
+		// trap period hides a failure (a failed-over writer is set
+		// HARD_OFFLINE before its checks noticed).
+		if in.Alive() && !in.Failing {
 			return AwaitingRecovery, "reachable again"
 		}
 		return HardOffline, ""
@@ -315,6 +318,18 @@ func (m *Machine) SetOnline(name string, in Input, now time.Time) (*Transition, 
 	t := Transition{Host: name, From: hs.State, To: Online, Reason: "set online by the operator"}
 	m.set(name, Online, t.Reason, now)
 	return &t, nil
+}
+
+// Fail marks a host HARD_OFFLINE at once: the watch failed it over (its
+// checks may not have trapped yet). It counts as a flap.
+func (m *Machine) Fail(name, reason string, now time.Time) *Transition {
+	hs := m.Hosts[name]
+	if hs == nil || hs.State == HardOffline || hs.State == AdminOffline {
+		return nil
+	}
+	t := Transition{Host: name, From: hs.State, To: HardOffline, Reason: reason}
+	m.set(name, HardOffline, reason, now)
+	return &t
 }
 
 // SetOffline is mmm_control set_offline: the host gives up its roles and

@@ -438,9 +438,14 @@ func TestChooseCandidate(t *testing.T) {
 }
 
 func TestErrant(t *testing.T) {
-	lh := &topology.LiveHost{GTIDBinlogPos: "0-1-105", GTIDSlavePos: "0-2-100"}
+	lh := &topology.LiveHost{ServerID: 1, GTIDBinlogPos: "0-1-105", GTIDSlavePos: "0-2-100"}
 	if e := Errant(lh, gtid.MustParse("0-2-104")); e.String() != "0-1-105" {
 		t.Errorf("errant = %q", e)
+	}
+	// Another server's GTID in its binary log came by replication, even
+	// when gtid_slave_pos (read a moment apart) lags.
+	if e := Errant(&topology.LiveHost{ServerID: 2, GTIDBinlogPos: "0-1-590", GTIDSlavePos: "0-1-589"}, gtid.MustParse("0-1-580")); !e.Empty() {
+		t.Errorf("replicated GTID counted as errant: %q", e)
 	}
 	if e := Errant(lh, gtid.MustParse("0-1-105")); !e.Empty() {
 		t.Errorf("no errant expected, got %q", e)
