@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -358,6 +359,13 @@ func TestWatchLab(t *testing.T) {
 		for _, h := range []string{"master1", "master2", "slave1", "slave2"} {
 			mustExec(t, adminDB(t, c, h), "SET GLOBAL slave_net_timeout = 3", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD")
 		}
+		// A grant "in flight" at the cut: the watch's next lease for
+		// master1, with a nonce master1's agent issued now, that TCP would
+		// deliver once the link is back. It is sent after the heal below.
+		pre, err := k.agents.Status(context.Background(), "master1")
+		if err != nil || pre.Nonce == "" {
+			t.Fatalf("status of master1's agent before the cut: %v", err)
+		}
 		veth := fmt.Sprintf("%sv%d", k.l.ID(), netip.MustParseAddr(c.Host("master1").Address).As4()[3])
 		if out, err := exec.Command("ip", "link", "set", veth, "down").CombinedOutput(); err != nil {
 			t.Fatalf("cut master1 (%s down): %v %s", veth, err, out)
@@ -379,6 +387,40 @@ func TestWatchLab(t *testing.T) {
 			t.Errorf("isolated master1 still holds the writer VIP")
 		}
 		up()
+		// The delayed grant arrives: refused, and the writer VIP stays on
+		// master2 alone.
+		var stale error
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			_, stale = k.agents.SetRoles(context.Background(), "master1", []agent.RoleIP{{Role: "writer", IP: writerVIP}},
+				&agent.Lease{TTL: agent.Duration(c.Monitor.Lease), Holder: "watch@test", Epoch: pre.Epoch, Nonce: pre.Nonce})
+			var apiErr *agent.APIError
+			if stale == nil || errors.As(stale, &apiErr) {
+				break // answered (network errors: the link is still coming up)
+			}
+		}
+		var apiErr *agent.APIError
+		if !errors.As(stale, &apiErr) || apiErr.StatusCode != http.StatusConflict {
+			t.Errorf("the delayed grant to master1 was not refused as stale: %v", stale)
+		} else {
+			t.Logf("delayed grant refused: %s", apiErr.Message)
+		}
+		logText, _ := os.ReadFile(filepath.Join(k.l.Dir(), "master1", "agent.log"))
+		if !strings.Contains(string(logText), "stale grant refused") {
+			t.Errorf("master1's agent log does not say it refused a stale grant")
+		}
+		for i := 0; i < 10; i++ {
+			var holders []string
+			for _, h := range []string{"master1", "master2"} {
+				addrs, _ := exec.Command("ip", "netns", "exec", k.l.Namespace(h), "ip", "-4", "-o", "addr", "show").Output()
+				if strings.Contains(string(addrs), " "+writerVIP+"/") {
+					holders = append(holders, h)
+				}
+			}
+			if len(holders) != 1 || holders[0] != "master2" {
+				t.Fatalf("after the heal the writer VIP is on %v, want master2 alone", holders)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		k.waitFor(30*time.Second, "master1 back ONLINE as a replica", func(r watch.Report) bool {
 			return state(r, "master1") == watch.Online && r.Writer == "master2"
 		})

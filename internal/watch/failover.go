@@ -1,0 +1,365 @@
+package watch
+
+// The actor: what the watch does once the detector found the writer dead —
+// choose, fence, promote on fresh connections, record.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mysql-mmm/mmm/apply"
+	"github.com/mysql-mmm/mmm/internal/agent"
+	"github.com/mysql-mmm/mmm/internal/topology"
+	"github.com/mysql-mmm/mmm/plan"
+)
+
+// checkWriter applies the detection rules to the writer's latest facts and
+// fails over when it is dead.
+func (w *Watch) checkWriter(ctx context.Context, live *topology.Live) {
+	if w.writer == "" {
+		return
+	}
+	f := w.detect(live)
+	v, why := f.Verdict, f.Why
+	if v != w.verdict || why != w.verdictWhy {
+		switch v {
+		case WriterAlive:
+			if w.verdict != "" && w.verdict != WriterAlive {
+				w.log.Info("writer reachable again", "writer", w.writer)
+			}
+		case WriterUnreachable:
+			if w.verdict != WriterUnreachable {
+				w.log.Warn("writer unreachable, not failing over", "writer", w.writer, "why", why)
+				w.event("writer %s unreachable (no failover): %s", w.writer, why)
+			} else {
+				w.log.Debug("writer unreachable, not failing over", "writer", w.writer, "why", why)
+			}
+		case WriterDead:
+			w.log.Error("writer dead", "writer", w.writer, "fault", f.Kind, "why", why)
+			w.event("writer %s dead (%s): %s", w.writer, f.Kind, why)
+		}
+	}
+	w.verdict, w.verdictWhy = v, why
+	if v == WriterDead {
+		w.failover(ctx, live, f)
+	}
+}
+
+// detect builds the detector's input from the facts.
+func (w *Watch) detect(live *topology.Live) Finding {
+	if w.cfg.Agents == nil {
+		// No agents, no witnesses: the replicas confirm what the monitor's
+		// checks (with their trap period) say.
+		lost := !w.tracker.OK(w.writer, CheckPing) || !w.tracker.OK(w.writer, CheckMySQL)
+		v, why := JudgeWriter(w.c, w.writer, lost, live)
+		return Finding{Verdict: v, Kind: FaultHostLost, Why: why}
+	}
+	lost, see := replicaViews(w.c, w.writer, live)
+	return Detect(DetectInput{
+		Now: time.Now(), Writer: w.writer, Facts: w.facts.Get(w.writer),
+		ReplicasLost: lost, ReplicasSee: see,
+		HostLostAfter: w.hostLostAfter(), Fresh: w.hostLostAfter(), FrozenAfter: 2 * w.probePeriod(),
+		Agents: true,
+	})
+}
+
+// failover replaces the dead writer: choose, run the pre hook, fence, plan,
+// execute (again on fresh connections until the promotion is complete),
+// record.
+func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
+	dead := w.writer
+	why := f.Why
+	states := w.states()
+	choice := ChooseCandidate(w.c, dead, states, live, w.writerPos)
+	if choice.Host == "" {
+		msg := "failover of " + dead + " impossible: " + choice.Explain()
+		if w.lastFailure != msg {
+			w.log.Error("no failover", "why", msg)
+			w.event("%s", msg)
+		}
+		w.lastFailure = msg
+		return
+	}
+	cand := choice.Host
+	t0 := time.Now()
+	w.log.Warn("failover", "dead", dead, "fault", f.Kind, "candidate", cand, "choice", choice.Explain())
+	env := []string{"MMM_EVENT=failover", "MMM_CLUSTER=" + w.c.Name, "MMM_OLD_WRITER=" + dead, "MMM_NEW_WRITER=" + cand, "MMM_REASON=" + why}
+	if err := runHook(ctx, w.c.Monitor.PreFailover, env, time.Minute); err != nil {
+		msg := fmt.Sprintf("failover of %s to %s aborted by the pre_failover hook: %v", dead, cand, err)
+		w.log.Error("failover aborted", "why", msg)
+		w.event("%s", msg)
+		w.lastFailure = msg
+		return
+	}
+	fence, err := w.fenceOld(ctx, dead, f)
+	if err != nil {
+		msg := fmt.Sprintf("failover of %s to %s held: %v", dead, cand, err)
+		if w.lastFailure != msg {
+			w.log.Error("failover held: the old writer is not fenced", "host", dead, "error", err)
+			w.event("%s", msg)
+		}
+		w.lastFailure = msg
+		return
+	}
+	w.lastFailure = ""
+	w.log.Warn("old writer fenced", "host", dead, "how", fence, "took", time.Since(t0).Round(time.Millisecond))
+	w.bumpEpoch("failover of " + dead)
+
+	dbs, closeDBs := w.freshDBs()
+	defer closeDBs()
+	var res execResult
+	var p *plan.Plan
+	promoted := false
+	for attempt := 1; attempt <= 3 && !promoted; attempt++ {
+		live = w.freshLive(ctx, dead)
+		if attempt == 1 {
+			if lc := live.Hosts[cand]; lc != nil && lc.Reachable {
+				w.failoverPos[dead] = plan.Received(lc).String()
+			}
+		}
+		p = plan.Failover(w.c, live, plan.FailoverOptions{
+			Dead: dead, Candidate: cand, Fenced: true, Now: w.cfg.Now().UTC(),
+			Why: fmt.Sprintf("%s; %s; fenced: %s", why, choice.Explain(), fence),
+		})
+		if attempt == 1 {
+			w.promoting(cand)
+		}
+		res = w.executeWith(ctx, "failover", p, dbs)
+		promoted = !res.hasFailed() && resultOf(res, cand+":"+string(plan.KindSetVariable)+":read_only") != apply.Failed
+		if p.HasErrors() {
+			break
+		}
+		if !promoted {
+			w.log.Warn("failover step failed; again on fresh connections", "attempt", attempt, "error", res.err)
+			closeDBs()
+			dbs, closeDBs = w.freshDBs()
+		}
+	}
+	if !promoted && !w.writable(ctx, dbs, cand) {
+		msg := fmt.Sprintf("failover of %s to %s failed: %v", dead, cand, res.err)
+		w.log.Error("failover failed", "error", res.err)
+		w.event("%s", msg)
+		w.lastFailure = msg
+		return
+	}
+	for _, pr := range p.Problems {
+		if pr.Host != "" && pr.Host != dead && strings.Contains(pr.Summary, "ahead of the new writer") {
+			w.aheadAfterFailover[pr.Host] = pr.Summary
+			w.problems[pr.Host] = pr.Summary
+			w.log.Error("replica ahead of the new writer, not repointed", "host", pr.Host, "why", pr.Summary)
+			w.event("%s", pr.Summary)
+		}
+	}
+	if !w.semiSyncOff.IsZero() && w.semiSyncHost == dead {
+		w.log.Error("the old writer ran without semi-sync acknowledgements before it died: writes it acknowledged in that window may be missing on the new writer", "old", dead, "async_since", w.semiSyncOff.Format(time.RFC3339Nano))
+		w.event("WARNING: %s ran asynchronously since %s: writes it acknowledged after that may be missing on %s", dead, w.semiSyncOff.Format(time.TimeOnly), cand)
+	}
+	w.setWriter(cand)
+	if t := w.machine.Fail(dead, fmt.Sprintf("failed over (%s): %s", f.Kind, why), w.cfg.Now()); t != nil {
+		w.log.Warn("host state", "host", t.Host, "from", t.From, "to", t.To, "why", t.Reason)
+		w.event("%s", t)
+	}
+	w.verdict, w.verdictWhy = WriterAlive, ""
+	// The replicas' IO threads lost the old writer; they were repointed.
+	w.tracker.Reset(CheckRepThreads)
+	w.tracker.Reset(CheckRepBacklog)
+	w.metrics.failovers.Inc()
+	w.event("failover: %s is the writer in place of %s (%s; %s, took %s)", cand, dead, f.Kind, fence, time.Since(t0).Round(time.Millisecond))
+	w.log.Warn("failover done", "writer", cand, "old", dead, "took", time.Since(t0).Round(time.Millisecond), "errors", res.err)
+	w.save()
+	env = append(env, "MMM_RESULT=ok")
+	if err := runHook(ctx, w.c.Monitor.PostFailover, env, time.Minute); err != nil {
+		w.log.Error("post_failover hook failed", "error", err)
+	}
+}
+
+// writable reads whether host is writable now (a failover whose later steps
+// failed still made it the writer once read_only is off).
+func (w *Watch) writable(ctx context.Context, dbs apply.Databases, host string) bool {
+	qctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	db, err := dbs.DB(qctx, host)
+	if err != nil {
+		return false
+	}
+	var ro int
+	return db.QueryRowContext(qctx, "SELECT @@global.read_only").Scan(&ro) == nil && ro == 0
+}
+
+// freshDBs opens new connections for one failover: a pooled connection to a
+// host that just failed may be dead and cost seconds.
+func (w *Watch) freshDBs() (apply.Databases, func()) {
+	if w.cfg.FailoverDBs == nil {
+		return w.cfg.DBs, func() {}
+	}
+	dbs := w.cfg.FailoverDBs()
+	return dbs, func() {
+		if c, ok := dbs.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+}
+
+// freshLive inspects every host but the fenced old writer again, in
+// parallel (each with its own deadline), for the failover plan; the old
+// writer counts as unreachable: it is fenced, nothing is asked of it.
+func (w *Watch) freshLive(ctx context.Context, dead string) *topology.Live {
+	live := w.liveFromFacts(time.Now())
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, h := range w.c.Hosts {
+		if h.Name == dead {
+			continue
+		}
+		wg.Go(func() {
+			ictx, cancel := context.WithTimeout(ctx, w.inspectTimeout())
+			lh := w.inspectHost(ictx, h.Name)
+			cancel()
+			mu.Lock()
+			live.Hosts[h.Name] = lh
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if lh := live.Hosts[dead]; lh != nil {
+		cp := *lh
+		cp.Reachable, cp.Error = false, dead+" is fenced"
+		live.Hosts[dead] = &cp
+	}
+	return live
+}
+
+// fenceOld makes sure the old writer can neither hold the writer VIP nor
+// take writes, before anything is promoted, and says how:
+//   - its agent answers: it fences the host now (VIP dropped, read_only and
+//     client sessions killed, or the server SIGKILLed when read_only cannot
+//     be set) and reports it complete;
+//   - its agent answered until the host was lost: the lease it holds is
+//     enforced by the agent itself; wait until every grant ever sent to it
+//     surely ran out (leases.Bound);
+//   - its agent was dead before: nobody enforces the lease; only
+//     monitor.fence_hook (power off) may fence it. Without one, no
+//     promotion: an error says why.
+//
+// Renewals to old stop first, so the bound cannot move while we wait.
+func (w *Watch) fenceOld(ctx context.Context, old string, f Finding) (string, error) {
+	w.leases.SetFenced(old, true)
+	if w.cfg.Agents == nil {
+		return "no agents: VIPs are not managed", nil
+	}
+	facts := w.facts.Get(old)
+	now := time.Now()
+	agentUp := facts.Agent != nil && now.Sub(facts.AgentOKAt) <= w.hostLostAfter()
+	var agentErr error
+	if agentUp {
+		st, err := w.agentFence(ctx, old, f.Why)
+		if err == nil && st.Fence != nil && st.Fence.Complete {
+			w.leases.SetHeld(old, fromAgentRoles(st.Roles))
+			return "its agent fenced it (" + describeFence(st.Fence) + ")", nil
+		}
+		agentErr = err
+		if err == nil && st.Fence != nil {
+			agentErr = fmt.Errorf("its agent's fence is incomplete: %s", describeFence(st.Fence))
+		}
+		w.log.Warn("the old writer's agent could not fence it", "host", old, "error", agentErr)
+	}
+	// The lease is enforced by an agent that was alive while the host was:
+	// it answered within one lease of the host's last answer.
+	last := facts.LastContact()
+	enforced := !facts.AgentOKAt.IsZero() && !facts.AgentOKAt.Before(last.Add(-w.lease()))
+	if last.IsZero() && w.agentsUpAtStart[old] {
+		// This watch process never heard of the host (it was lost while the
+		// watch restarted); the previous process saw its agent answer.
+		enforced = true
+	}
+	if enforced && (agentErr == nil || f.Kind == FaultHostLost || f.Kind == FaultCrash) {
+		// A renewal that checked "fenced" just before SetFenced may still
+		// be taking its nonce: let it finish, so the bound is final.
+		w.leases.lockHost(old)()
+		bound := w.leases.Bound(old)
+		// Grants a previous watch process sent echo nonces issued before we
+		// started: they ran out one lease (+ margin) after our start.
+		if b := w.started.Add(w.lease() + leaseMargin(w.lease())); b.After(bound) {
+			bound = b
+		}
+		if wait := time.Until(bound); wait > 0 {
+			w.log.Info("waiting until every grant sent to the old writer ran out", "host", old, "wait", wait.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		w.leases.Forget(old)
+		return fmt.Sprintf("its lease ran out (every grant sent to it ended by %s; its agent fences the host at lease end)", bound.Format("15:04:05.000")), nil
+	}
+	if hook := w.c.Monitor.FenceHook; len(hook) > 0 {
+		h := w.c.Host(old)
+		env := []string{"MMM_EVENT=fence", "MMM_CLUSTER=" + w.c.Name, "MMM_HOST=" + old, "MMM_ADDRESS=" + h.Address, "MMM_REASON=" + f.Why}
+		t0 := time.Now()
+		if err := runHook(ctx, hook, env, 30*time.Second); err != nil {
+			w.leases.SetFenced(old, false)
+			return "", fmt.Errorf("fence_hook failed for %s: %w", old, err)
+		}
+		w.leases.Forget(old)
+		w.event("fence_hook fenced %s in %s", old, time.Since(t0).Round(time.Millisecond))
+		return "fence_hook confirmed it is off", nil
+	}
+	w.leases.SetFenced(old, false)
+	if agentErr != nil {
+		return "", fmt.Errorf("%s's agent could not fence it (%v) and monitor.fence_hook is not set", old, agentErr)
+	}
+	return "", fmt.Errorf("%s's agent stopped answering at %s, before the host was lost, so nothing enforces its lease (its VIP and a writable server may still serve clients); set monitor.fence_hook to power it off, or fence it by hand and run `mmm move-role`",
+		old, facts.AgentOKAt.Format("15:04:05.000"))
+}
+
+// agentFence asks old's agent to fence its host now.
+func (w *Watch) agentFence(ctx context.Context, old, why string) (*agent.Status, error) {
+	unlock := w.leases.lockHost(old)
+	defer unlock()
+	// The agent's escalation: read_only (~300ms), then SIGKILL and its
+	// confirmation.
+	fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	n, ok := w.leases.TakeNonce(old, time.Now())
+	if !ok {
+		st, err := w.cfg.Agents.Status(fctx, old)
+		if err != nil {
+			return nil, err
+		}
+		w.leases.SetNonce(old, st.Nonce, time.Now())
+		if n, ok = w.leases.TakeNonce(old, time.Now()); !ok {
+			return nil, fmt.Errorf("agent %s handed out no nonce", old)
+		}
+	}
+	return w.cfg.Agents.Fence(fctx, old, agent.FenceRequest{Cluster: w.c.Name, Host: old, Epoch: w.epochNow(), Nonce: n, Why: why})
+}
+
+func describeFence(r *agent.FenceReport) string {
+	var parts []string
+	if len(r.VIPsDropped) > 0 {
+		parts = append(parts, "dropped "+strings.Join(r.VIPsDropped, ", "))
+	}
+	switch {
+	case r.ServerKilled:
+		parts = append(parts, "server killed (read_only could not be set in time)")
+	case r.ServerDown:
+		parts = append(parts, "server down")
+	case r.ReadOnly:
+		parts = append(parts, "read_only set")
+	}
+	if r.SessionsKilled > 0 {
+		parts = append(parts, fmt.Sprintf("%d sessions killed", r.SessionsKilled))
+	}
+	if r.Error != "" {
+		parts = append(parts, "error: "+r.Error)
+	}
+	if len(parts) == 0 {
+		return "nothing to do"
+	}
+	return strings.Join(parts, "; ")
+}
+
