@@ -108,8 +108,8 @@ func TestChaos(t *testing.T) {
 // counts over its runs and the outage's min/median/max.
 func renderTable(sel []*fault, results map[string][]*result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-19s %4s %5s %9s %9s %6s %8s %7s %8s %9s %7s  %s\n",
-		"fault", "runs", "lost", "sb-sample", "sb-writes", "errant", "diverged", "phantom", "false-fo", "failovers", "repairs", "outage min/median/max (no write)")
+	fmt.Fprintf(&b, "%-19s %4s %5s %9s %9s %6s %8s %7s %8s %9s %7s %8s  %s\n",
+		"fault", "runs", "lost", "sb-sample", "sb-writes", "errant", "diverged", "phantom", "false-fo", "failovers", "repairs", "max-gap", "outage min / median / max")
 	for _, f := range sel {
 		rs := results[f.name]
 		if len(rs) == 0 {
@@ -117,7 +117,9 @@ func renderTable(sel []*fault, results map[string][]*result) string {
 		}
 		var lost, sbs, sbw, errant, div, ph, ff, fo, rep, none int
 		var outages []time.Duration
+		var gap time.Duration
 		for _, r := range rs {
+			gap = max(gap, r.maxGap)
 			lost += r.lost
 			sbs += r.sbSamples
 			sbw += r.sbWrites
@@ -143,7 +145,7 @@ func renderTable(sel []*fault, results map[string][]*result) string {
 		if none > 0 {
 			out += fmt.Sprintf(" (%d without a write)", none)
 		}
-		fmt.Fprintf(&b, "%-19s %4d %5d %9d %9d %6d %8d %7d %8d %9d %7d  %s\n", f.name, len(rs), lost, sbs, sbw, errant, div, ph, ff, fo, rep, out)
+		fmt.Fprintf(&b, "%-19s %4d %5d %9d %9d %6d %8d %7d %8d %9d %7d %7.2fs  %s\n", f.name, len(rs), lost, sbs, sbw, errant, div, ph, ff, fo, rep, gap.Seconds(), out)
 	}
 	return b.String()
 }

@@ -25,6 +25,7 @@ type result struct {
 
 	outage   time.Duration // fault -> first acknowledged write; <0: none
 	maxGap   time.Duration // longest time without an acknowledged write from the fault on
+	apiStall time.Duration // longest time the watch's control API did not answer
 	repairs  int
 	details  string
 	rebuild  []string // hosts to rebuild from the writer before the next run
@@ -68,6 +69,9 @@ func (res *result) line() string {
 	s := fmt.Sprintf("%-19s #%d %s: outage %s, longest gap %.3fs, %d acked of %d tries; lost %d, split-brain samples %d, writes %d, errant %d, diverged %d, phantom %d, false failover %d",
 		res.fault, res.i, move, out, res.maxGap.Seconds(), res.acked, res.attempts, res.lost, res.sbSamples, res.sbWrites, res.errant,
 		res.diverged, res.phantom, res.falseFailover)
+	if res.apiStall > 0 {
+		s += fmt.Sprintf(", watch API unanswered for %.1fs", res.apiStall.Seconds())
+	}
 	if res.repairs > 0 {
 		s += fmt.Sprintf(", %d repairs", res.repairs)
 	}
@@ -123,6 +127,21 @@ func (r *run) check() *result {
 		if a.Outcome == acked && a.SID != r.oldSID {
 			res.changed = true
 		}
+	}
+
+	// The control API's longest silence (a round that holds the API up).
+	var silentSince time.Time
+	for _, p := range polls {
+		switch {
+		case p.Err != "" && silentSince.IsZero():
+			silentSince = p.At
+		case p.Err == "" && !silentSince.IsZero():
+			res.apiStall = max(res.apiStall, p.At.Sub(silentSince))
+			silentSince = time.Time{}
+		}
+	}
+	if !silentSince.IsZero() && len(polls) > 0 {
+		res.apiStall = max(res.apiStall, polls[len(polls)-1].At.Sub(silentSince))
 	}
 
 	// Acknowledged rows.
@@ -230,7 +249,7 @@ func (r *run) check() *result {
 				continue
 			}
 			a, tried := byN[n]
-			if !tried || (res.changed && !a.Start.Before(r.tFault)) {
+			if !tried || (res.changed && !a.Start.Before(r.tInjected)) {
 				ph = append(ph, n)
 			}
 		}
@@ -246,10 +265,13 @@ func (r *run) check() *result {
 	// the run (every 500 ms).
 	errantHosts := map[string]bool{}
 	r.mu.Lock()
-	base, baseHost := r.errantBase, r.errantBaseHost
+	base, baseHost, baseAt := r.errantBase, r.errantBaseHost, r.errantBaseAt
 	r.mu.Unlock()
 	if base != nil {
 		for _, p := range gtids {
+			if p.At.Before(baseAt) {
+				continue
+			}
 			for h, hs := range p.State {
 				if h == r.old || errantHosts[h] {
 					continue

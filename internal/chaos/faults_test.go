@@ -56,6 +56,7 @@ func kill9(r *run) error {
 	if err := s.signalServer(r.old, syscall.SIGKILL); err != nil {
 		return err
 	}
+	r.injected()
 	r.waitNewWriter(2*time.Second, 30*time.Second)
 	r.heal("restart mariadbd of %s", r.old)
 	return s.restartServer(r.old)
@@ -64,13 +65,20 @@ func kill9(r *run) error {
 func freeze(d time.Duration) func(*run) error {
 	return func(r *run) error {
 		s := r.s
-		r.fault("kill -STOP mariadbd of %s for %s", r.old, d)
+		pid := s.l.ServerPID(r.old)
+		r.fault("kill -STOP mariadbd of %s (pid %d) for %s", r.old, pid, d)
 		if err := s.signalServer(r.old, syscall.SIGSTOP); err != nil {
 			return err
 		}
+		r.injected()
 		time.Sleep(d)
+		if s.l.ServerPID(r.old) != pid {
+			// The fence of a frozen server may stop it (agent.fence = "kill").
+			r.heal("mariadbd of %s was stopped while frozen: restart it", r.old)
+			return s.restartServer(r.old)
+		}
 		r.heal("kill -CONT mariadbd of %s", r.old)
-		return s.signalServer(r.old, syscall.SIGCONT)
+		return syscall.Kill(pid, syscall.SIGCONT)
 	}
 }
 
@@ -81,6 +89,7 @@ func hostcut(d time.Duration) func(*run) error {
 		if err := s.setLink(r.old, false); err != nil {
 			return err
 		}
+		r.injected()
 		time.Sleep(d)
 		r.heal("link of %s up", r.old)
 		return s.setLink(r.old, true)
@@ -94,6 +103,7 @@ func monitorcut(r *run) error {
 	if err := s.ip("route", "add", "blackhole", addr); err != nil {
 		return err
 	}
+	r.injected()
 	time.Sleep(10 * time.Second)
 	r.heal("blackhole route removed")
 	return s.ip("route", "del", "blackhole", addr)
@@ -105,6 +115,7 @@ func agentkill(r *run) error {
 	if err := s.killAgent(r.old); err != nil {
 		return err
 	}
+	r.injected()
 	time.Sleep(8 * time.Second)
 	r.heal("agent of %s restarted", r.old)
 	return s.restartAgent(r.old)
@@ -121,6 +132,7 @@ func agentkillHostcut(r *run) error {
 	if err := s.setLink(r.old, false); err != nil {
 		return err
 	}
+	r.injected()
 	r.waitNewWriter(2*time.Second, 20*time.Second)
 	r.heal("link of %s up, its agent restarted", r.old)
 	err := s.setLink(r.old, true)
@@ -147,6 +159,7 @@ func standbyThenWriter(r *run) error {
 	if err := s.signalServer(r.old, syscall.SIGKILL); err != nil {
 		return err
 	}
+	r.injected()
 	time.Sleep(8 * time.Second)
 	r.heal("restart mariadbd of %s, then of %s", r.standby, r.old)
 	err := s.restartServer(r.standby)
@@ -168,6 +181,7 @@ func watchkill(r *run) error {
 	if err := s.signalServer(r.old, syscall.SIGKILL); err != nil {
 		return err
 	}
+	r.injected()
 	wait := 15 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("CHAOS_WATCHKILL_AFTER")); err == nil {
 		wait = d // a fixed delay instead of the log line
@@ -193,6 +207,7 @@ func watchkill(r *run) error {
 
 func nothing(r *run) error {
 	r.fault("nothing (control run)")
+	r.injected()
 	time.Sleep(8 * time.Second)
 	r.heal("nothing")
 	return nil

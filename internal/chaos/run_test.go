@@ -38,6 +38,12 @@ type run struct {
 	// its first write: what an old writer's server_id may have everywhere.
 	errantBase     gtidState
 	errantBaseHost string
+	errantBaseAt   time.Time
+
+	// tInjected is when the fault's action completed (tFault is when it
+	// began): a write whose outcome is unknown and that was sent before
+	// it may have been committed by the old writer legitimately.
+	tInjected time.Time
 
 	logOffsets map[string]int64 // watch and agent logs at the start
 }
@@ -67,6 +73,13 @@ func (r *run) faultAt() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.tFault
+}
+
+// injected marks the end of the fault's action (the link is down, the
+// process is gone).
+func (r *run) injected() {
+	r.tInjected = time.Now()
+	r.mark("(fault in place)")
 }
 
 func (r *run) heal(format string, args ...any) {
@@ -137,7 +150,7 @@ func (r *run) watchErrantBase(stop <-chan struct{}) {
 			continue
 		}
 		r.mu.Lock()
-		r.errantBase, r.errantBaseHost = st, host
+		r.errantBase, r.errantBaseHost, r.errantBaseAt = st, host, time.Now()
 		r.mu.Unlock()
 		r.mark("new writer %s acknowledged its first write; its GTID state %s", host, st)
 		return
@@ -201,6 +214,9 @@ func (s *suite) runOne(f *fault, i int) *result {
 	}
 	if r.faultAt().IsZero() {
 		r.fault("(the fault injection did not say when)")
+	}
+	if r.tInjected.IsZero() {
+		r.tInjected = r.tFault
 	}
 	if r.tHeal.IsZero() {
 		r.heal("(nothing to heal)")
