@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/mysql-mmm/mmm/internal/agent"
+	"github.com/mysql-mmm/mmm/internal/gtid"
+	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
 // Detect's rules, one row per fault class (docs/watch.md, "Detection").
@@ -86,5 +88,27 @@ func TestDetect(t *testing.T) {
 				t.Errorf("got %s/%s %q, want %s/%s containing %q", f.Verdict, f.Kind, f.Why, tt.verdict, tt.kind, tt.why)
 			}
 		})
+	}
+}
+
+// A writer that ran asynchronously is not replaced by a candidate that
+// lacks what it wrote (it may have acknowledged it); with semi-sync
+// acknowledging, its last position is no requirement.
+func TestAsyncLoss(t *testing.T) {
+	live := fakeLive(testCluster())
+	w, _ := newTestWatch(t, func() *topology.Live { return live })
+	live.Hosts["master2"].GTIDBinlogPos, live.Hosts["master2"].GTIDSlavePos = "0-1-100", "0-1-100"
+	live.Hosts["master2"].GTIDCurrentPos, live.Hosts["master2"].GTIDExecuted = "0-1-100", ""
+	w.writerPos = gtid.MustParse("0-1-120")
+	if msg := w.asyncLoss("master1", "master2", live); msg != "" {
+		t.Errorf("semi-sync acknowledging: refused: %s", msg)
+	}
+	w.semiSyncOff, w.semiSyncHost = time.Now(), "master1"
+	if msg := w.asyncLoss("master1", "master2", live); !strings.Contains(msg, "lacks 0-1-120") {
+		t.Errorf("asynchronous writer: got %q", msg)
+	}
+	w.writerPos = gtid.MustParse("0-1-100")
+	if msg := w.asyncLoss("master1", "master2", live); msg != "" {
+		t.Errorf("candidate holds everything: refused: %s", msg)
 	}
 }

@@ -56,6 +56,10 @@ type HostFacts struct {
 	AgentErr  error
 	AgentAt   time.Time // when the last answer or error came
 	AgentOKAt time.Time // when the last answer came
+	// AgentFailSince is when the agent started failing (zero while it
+	// answers): with the server answering after that, the agent is dead or
+	// stuck while its host is up, and its lease is not enforced.
+	AgentFailSince time.Time
 	// Witnesses: by witness host, the last answer about this host.
 	Witnesses map[string]WitnessFact
 }
@@ -255,9 +259,12 @@ func (w *Watch) agentLoop(ctx context.Context, h *topology.Host) {
 			f.AgentAt = now
 			if err != nil {
 				f.AgentErr = err
+				if f.AgentFailSince.IsZero() {
+					f.AgentFailSince = now
+				}
 				return
 			}
-			f.Agent, f.AgentErr, f.AgentOKAt = st, nil, now
+			f.Agent, f.AgentErr, f.AgentOKAt, f.AgentFailSince = st, nil, now, time.Time{}
 		})
 		// The writer's agent finds its server down or frozen: the round
 		// decides now, not at its next tick.

@@ -84,6 +84,14 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 		return
 	}
 	cand := choice.Host
+	if msg := w.asyncLoss(dead, cand, live); msg != "" {
+		if w.lastFailure != msg {
+			w.log.Error("no automatic failover: it would lose acknowledged writes", "why", msg)
+			w.event("%s", msg)
+		}
+		w.lastFailure = msg
+		return
+	}
 	t0 := time.Now()
 	w.log.Warn("failover", "dead", dead, "fault", f.Kind, "candidate", cand, "choice", choice.Explain())
 	env := []string{"MMM_EVENT=failover", "MMM_CLUSTER=" + w.c.Name, "MMM_OLD_WRITER=" + dead, "MMM_NEW_WRITER=" + cand, "MMM_REASON=" + why}
@@ -270,6 +278,12 @@ func (w *Watch) fenceOld(ctx context.Context, old string, f Finding) (string, er
 	// it answered within one lease of the host's last answer.
 	last := facts.LastContact()
 	enforced := !facts.AgentOKAt.IsZero() && !facts.AgentOKAt.Before(last.Add(-w.lease()))
+	if !facts.AgentFailSince.IsZero() && facts.ServerOKAt.After(facts.AgentFailSince) {
+		// Its agent failed while its server still answered: dead or stuck
+		// before the host was lost. Nobody drops the VIP or sets read_only
+		// when the lease runs out.
+		enforced = false
+	}
 	if last.IsZero() && w.agentsUpAtStart[old] {
 		// This watch process never heard of the host (it was lost while the
 		// watch restarted); the previous process saw its agent answer.
@@ -363,3 +377,26 @@ func describeFence(r *agent.FenceReport) string {
 	return strings.Join(parts, "; ")
 }
 
+
+// asyncLoss refuses a promotion that would lose writes the old writer
+// acknowledged without semi-sync: when it ran asynchronously before it
+// failed (its promotable peer was away), what it acknowledged may exist on
+// it alone, so the candidate must hold everything the old writer was last
+// seen to have written. With semi-sync acknowledging, an acknowledged write
+// is on the candidate by construction and no such check is needed (the old
+// writer's last position may hold commits nobody acknowledged).
+func (w *Watch) asyncLoss(dead, cand string, live *topology.Live) string {
+	if w.semiSyncOff.IsZero() || w.semiSyncHost != dead || w.writerPos.Empty() {
+		return ""
+	}
+	lc := live.Hosts[cand]
+	if lc == nil || !lc.Reachable {
+		return ""
+	}
+	missing := w.writerPos.Subtract(plan.Received(lc))
+	if missing.Empty() {
+		return ""
+	}
+	return fmt.Sprintf("failover of %s to %s refused: %s ran without semi-sync acknowledgements since %s, and %s lacks %s that %s wrote and may have acknowledged; promoting it would lose them. Bring %s back: it stays the writer and nothing is lost (promoting %s anyway is an operator's decision)",
+		dead, cand, dead, w.semiSyncOff.Format("15:04:05.000"), cand, missing, dead, dead, cand)
+}
