@@ -206,4 +206,3 @@ func runHook(ctx context.Context, argv []string, env []string, timeout time.Dura
 	}
 	return nil
 }
-

@@ -377,7 +377,6 @@ func describeFence(r *agent.FenceReport) string {
 	return strings.Join(parts, "; ")
 }
 
-
 // asyncLoss refuses a promotion that would lose writes the old writer
 // acknowledged without semi-sync: when it ran asynchronously before it
 // failed (its promotable peer was away), what it acknowledged may exist on
