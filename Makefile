@@ -84,11 +84,32 @@ deps:
 bench-clone: deps
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkClone -benchtime 1x ./internal/clone/
 
-# --- bench-failover (internal/watch; owned by the watch work) ---------------------
-# On the lab (subnet 198.18.7.0/24), with writes going through the writer VIP:
-# MMM_BENCH_KILLS (default 10) times kill -9 of the writer's mariadbd, then as
-# many move-role switchovers; prints min/median/max of kill -> first write
-# through the VIP and of the write-blocked time of move-role. Needs root.
+# --- chaos and bench-failover (internal/chaos; docs/chaos.md) --------------------
+# The chaos suite on its own lab (subnet 198.18.6.0/24): the real `mmm watch`
+# and `mmm agent`s, a write load through the writer VIP as the application,
+# faults injected one at a time (FAULTS: a comma list or "all"; RUNS: runs of
+# each fault), and per run the safety counts (lost, split-brain samples and
+# writes, errant, diverged, phantom, false failovers) and the outage; a table
+# per fault at the end, the logs in bin/chaos/<stamp>/. The defaults run every
+# fault 5 times (55 runs, about 40-60 minutes); `make test` runs kill9, freeze
+# and hostcut once. Needs root.
+FAULTS ?= all
+RUNS   ?= 5
+.PHONY: chaos
+chaos: deps
+	@mkdir -p bin; set -o pipefail; \
+	FAULTS=$(FAULTS) RUNS=$(RUNS) $(GO) test -count=1 -run TestChaos -v -timeout 0 ./internal/chaos/ 2>&1 | tee bin/chaos.log
+
+# Outage (fault -> first acknowledged write on the new writer, through the
+# writer VIP) for kill9, hostcut and freeze separately, min/median/max over
+# BENCH_RUNS (default 10) runs each, by the chaos suite; then the move-role
+# write-blocked time of internal/watch's BenchmarkFailover (lab 198.18.7.0/24;
+# MMM_BENCH_KILLS, default 10, kills and as many move-roles). Needs root.
+BENCH_RUNS ?= 10
 .PHONY: bench-failover
 bench-failover: deps
-	$(GO) test -count=1 -run '^$$' -bench BenchmarkFailover -benchtime 1x -timeout 30m ./internal/watch/
+	@mkdir -p bin; set -o pipefail; rc=0; \
+	FAULTS=kill9,hostcut,freeze RUNS=$(BENCH_RUNS) $(GO) test -count=1 -run TestChaos -v -timeout 0 ./internal/chaos/ 2>&1 | \
+		tee bin/bench-failover.log | grep -Ev '^=== RUN|chaos: settle: ' || rc=1; \
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkFailover -benchtime 1x -timeout 30m ./internal/watch/ || rc=1; \
+	exit $$rc
