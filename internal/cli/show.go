@@ -43,6 +43,9 @@ func renderShow(w io.Writer, r *watch.Report) {
 		head += " (" + r.ModeReason + ")"
 	}
 	fmt.Fprintln(w, head)
+	if r.Busy != "" {
+		fmt.Fprintf(w, "# BUSY: %s (the rest is from the last round before it)\n", r.Busy)
+	}
 	if r.NetworkDown {
 		fmt.Fprintln(w, "# WARNING: the monitor cannot reach monitor.ping_ips: it changes nothing")
 	}

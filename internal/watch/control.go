@@ -44,12 +44,45 @@ type Report struct {
 	LastFailure   string       `json:"last_failure,omitempty"`
 	Hosts         []HostReport `json:"hosts"`
 	Events        []Event      `json:"events,omitempty"`
+	// Busy: the watch is in the middle of this (a failover …); the rest of
+	// the report is from before it.
+	Busy string `json:"busy,omitempty"`
 }
 
 // Status reports the watch's view.
+//
+// It never waits behind a failover or a switchover in progress (which hold
+// the watch for as long as their steps run): then it answers the report of
+// the last round, with Busy saying what is going on.
 func (w *Watch) Status() Report {
-	w.mu.Lock()
+	if !w.mu.TryLock() {
+		w.busyMu.Lock()
+		r, busy := w.lastReport, w.busy
+		w.busyMu.Unlock()
+		if busy == "" {
+			busy = "a round is running"
+		}
+		r.Busy = busy
+		r.Hosts = append([]HostReport(nil), r.Hosts...)
+		return r
+	}
 	defer w.mu.Unlock()
+	r := w.report()
+	w.busyMu.Lock()
+	w.lastReport = r
+	w.busyMu.Unlock()
+	return r
+}
+
+// setBusy says what holds the watch (a failover, a switchover), for Status.
+func (w *Watch) setBusy(what string) {
+	w.busyMu.Lock()
+	w.busy = what
+	w.busyMu.Unlock()
+}
+
+// report builds the Report. Called with mu held.
+func (w *Watch) report() Report {
 	r := Report{Cluster: w.c.Name, Mode: w.mode, ModeReason: w.modeReason, Writer: w.writer,
 		WriterVerdict: w.verdict, VerdictWhy: w.verdictWhy, NetworkDown: w.netDown, LastFailure: w.lastFailure,
 		Events: append([]Event{}, w.history...), SemiSync: w.semiSyncReport()}
@@ -232,6 +265,8 @@ func (w *Watch) switchover(ctx context.Context, target string) error {
 	p := plan.Failover(w.c, live, plan.FailoverOptions{Dead: old, Candidate: target, Now: w.cfg.Now().UTC(),
 		CatchUpTimeout: 30 * time.Second, Why: fmt.Sprintf("move-role: %s hands the writer role to %s", old, target)})
 	t0 := time.Now()
+	w.setBusy(fmt.Sprintf("switchover from %s to %s since %s", old, target, t0.Format("15:04:05.000")))
+	defer w.setBusy("")
 	w.bumpEpoch("switchover to " + target)
 	w.promoting(target)
 	res := w.execute(ctx, "switchover", p)

@@ -106,6 +106,10 @@ type Watch struct {
 	// changed: when the watch last changed each host (executed a step on
 	// it); facts older than that are not acted on.
 	changed map[string]time.Time
+	// lastReport and busy let Status answer while a failover holds mu.
+	busyMu     sync.Mutex
+	lastReport Report
+	busy       string
 	// agentDown: hosts whose agent was reported not answering.
 	agentDown map[string]bool
 	// agentsUpAtStart: hosts whose agent answered the previous watch
@@ -465,6 +469,10 @@ func (w *Watch) Round(ctx context.Context) {
 	w.afterRound(live)
 	w.metrics.observe()
 	w.save()
+	r := w.report()
+	w.busyMu.Lock()
+	w.lastReport = r
+	w.busyMu.Unlock()
 }
 
 func (w *Watch) networkOK(ctx context.Context) bool {

@@ -84,6 +84,8 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 		return
 	}
 	cand := choice.Host
+	w.setBusy(fmt.Sprintf("failover of %s to %s since %s", dead, cand, time.Now().Format("15:04:05.000")))
+	defer w.setBusy("")
 	if msg := w.asyncLoss(dead, cand, live); msg != "" {
 		if w.lastFailure != msg {
 			w.log.Error("no automatic failover: it would lose acknowledged writes", "why", msg)
