@@ -250,8 +250,13 @@ func (s *suite) runOne(f *fault, i int) *result {
 			s.note(fmt.Sprintf("rebuild of %s failed: %v", h, err))
 		}
 	}
+	// Healthy again before the next run; what it took counts for this run.
+	if _, err := s.settle(true, 4*time.Minute); err != nil {
+		t.Fatalf("%s run %d: the cluster could not be made healthy after the run: %v\nwatch log: %s\nrun dir: %s", f.name, i, err, s.watchLog, r.dir)
+	}
 	res.notes = r.notesCopy()
 	res.repairs = countRepairs(res.notes)
+	_ = os.WriteFile(filepath.Join(r.dir, "result.txt"), []byte(res.line()+"\n"+res.details+"\nnotes:\n"+strings.Join(res.notes, "\n")+"\n"), 0o644)
 	return res
 }
 

@@ -290,6 +290,7 @@ func lastLines(s string, n int) string {
 
 // note records a harness action in the current run (or the suite's log).
 func (s *suite) note(msg string) {
+	s.t.Helper()
 	s.logf("%s", msg)
 	if r := s.current; r != nil {
 		r.addNote(msg)
@@ -297,5 +298,6 @@ func (s *suite) note(msg string) {
 }
 
 func (s *suite) logf(format string, args ...any) {
+	s.t.Helper()
 	s.t.Logf("chaos: "+format, args...)
 }
