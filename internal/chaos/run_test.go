@@ -236,7 +236,6 @@ func (s *suite) runOne(f *fault, i int) *result {
 
 	res := r.check()
 	r.write(res)
-	s.logf("%s", res.line())
 	if res.unsafe() {
 		t.Errorf("%s run %d: UNSAFE: %s\n  watch log: %s (this run: %s)\n  run dir: %s\n%s", f.name, i, res.unsafeSummary(), s.watchLog,
 			filepath.Join(r.dir, "watch.log"), r.dir, indent(res.details, "  "))
@@ -256,6 +255,7 @@ func (s *suite) runOne(f *fault, i int) *result {
 	}
 	res.notes = r.notesCopy()
 	res.repairs = countRepairs(res.notes)
+	s.logf("%s", res.line())
 	_ = os.WriteFile(filepath.Join(r.dir, "result.txt"), []byte(res.line()+"\n"+res.details+"\nnotes:\n"+strings.Join(res.notes, "\n")+"\n"), 0o644)
 	return res
 }
