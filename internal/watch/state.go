@@ -233,6 +233,13 @@ func (m *Machine) next(name string, hs *HostState, in Input, all map[string]Inpu
 		if in.Problem != "" {
 			return AwaitingRecovery, in.Problem
 		}
+		if isActive {
+			// The writer itself is back and nobody took over (no candidate,
+			// or a failover refused to lose writes): the cluster has no
+			// other writer, so it serves again at once, whatever its own
+			// replication from a peer that may still be away says.
+			return Online, "the writer is back and no other host took over"
+		}
 		if !repOK {
 			return AwaitingRecovery, "replication not healthy yet"
 		}

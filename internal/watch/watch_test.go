@@ -154,6 +154,11 @@ func TestStateMachine(t *testing.T) {
 			{30 * time.Second, restarted, AwaitingRecovery, ""},
 			{61 * time.Second, restarted, Online, "auto_set_online"},
 		}},
+		{"the writer back after a restart, nobody took over: ONLINE at once", "master1", "master1", Online, []step{
+			{0, down, HardOffline, ""},
+			{time.Second, noThreads, AwaitingRecovery, "reachable"},
+			{2 * time.Second, noThreads, Online, "no other host took over"},
+		}},
 		{"quick return without restart", "slave1", "master1", Online, []step{
 			{0, healthy(), Online, ""}, // uptime 1h
 			{time.Second, down, HardOffline, ""},
