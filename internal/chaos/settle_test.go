@@ -61,10 +61,21 @@ func (s *suite) settle(repair bool, timeout time.Duration) (string, error) {
 	var lastWhy string
 	var lastAction time.Time
 	badSince := map[string]time.Time{}
+	var keptOutSince time.Time
 	for {
 		w, why := s.healthy()
 		if why == "" {
 			return w, nil
+		}
+		// A host kept out for errant transactions, or a replica left ahead
+		// of the new writer, waits for an operator: without repairs there
+		// is nothing more to wait for.
+		if kept := strings.Contains(why, "errant") || strings.Contains(why, "ahead of"); !kept {
+			keptOutSince = time.Time{}
+		} else if keptOutSince.IsZero() {
+			keptOutSince = time.Now()
+		} else if !repair && time.Since(keptOutSince) > 10*time.Second {
+			return "", fmt.Errorf("%w: kept out for an operator: %s", errUnhealthy, why)
 		}
 		if why != lastWhy {
 			s.logf("settle: %s", why)
