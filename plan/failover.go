@@ -146,6 +146,21 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 	if rs := lc.Replica; d.reachable(dead) == nil && rs != nil && (rs.IORunning != "No" || rs.SQLRunning != "No") {
 		stopAfter = true
 	}
+	// A slave may have received from the dead writer more than the
+	// candidate: the writer sends each transaction to every replica at once,
+	// and a slave can get it before the semi-sync replica does. Such a
+	// transaction may even have been acknowledged (after a semi-sync timeout
+	// fell back to asynchronous). The candidate fetches it from that slave
+	// before it is promoted: nothing is lost and no slave is left ahead.
+	if d.reachable(dead) == nil {
+		if donor, donorPos := d.mostAdvancedReplica(cand.Name, dead.Name, target); donor != nil {
+			last := d.catchUpFrom(cand, donor, donorPos, lc, wait, opts.CatchUpTimeout)
+			promoteDeps = []string{last}
+			wait = last
+			target = target.Union(donorPos)
+			stopAfter = false
+		}
+	}
 	// Semi-sync: with no other promotable host left to acknowledge, the new
 	// writer's first transaction would wait the whole semi-sync timeout
 	// before the server gives up on it; turn waiting off now (the watch turns
@@ -429,4 +444,72 @@ func newNarrowDiffer(desired *topology.Cluster, live *topology.Live, now time.Ti
 	}
 	d.p.Fingerprint = MakeFingerprint(desired, live)
 	return d
+}
+
+// mostAdvancedReplica returns the reachable replica (other than cand and
+// old) that holds everything target holds and more, with a binary log of
+// what it applied (log_bin, log_slave_updates), the most advanced of them;
+// nil when none.
+func (d *differ) mostAdvancedReplica(cand, old string, target gtid.Set) (*topology.Host, gtid.Set) {
+	var best *topology.Host
+	var bestPos gtid.Set
+	for _, h := range d.c.Hosts {
+		if h.Name == cand || h.Name == old {
+			continue
+		}
+		lh := d.reachable(h)
+		if lh == nil || !lh.LogBin || !lh.LogSlaveUpdates {
+			continue
+		}
+		pos := Executed(lh)
+		if !pos.Contains(target) || target.Contains(pos) {
+			continue
+		}
+		if best == nil || (pos.Contains(bestPos) && !bestPos.Contains(pos)) {
+			best, bestPos = h, pos
+		}
+	}
+	return best, bestPos
+}
+
+// catchUpFrom plans the candidate's detour through donor: replicate from it
+// (GTID auto-positioning) until it applied donorPos, then stop. It returns
+// the last step's ID.
+func (d *differ) catchUpFrom(cand, donor *topology.Host, donorPos gtid.Set, lc *topology.LiveHost, after string, timeout time.Duration) string {
+	repl := d.c.ReplicationUser()
+	if repl == nil {
+		return after
+	}
+	sql := d.dialect(cand)
+	port := donor.Port
+	if port == 0 {
+		port = 3306
+	}
+	var prev []string
+	add := func(s Step) {
+		s.Host, s.Subject = cand.Name, hostSubject(cand)
+		s.DependsOn = append(nonEmpty(lastOf(prev), after), s.DependsOn...)
+		prev = append(prev, d.add(s))
+	}
+	why := fmt.Sprintf("%s received from the old writer transactions %s never got (%s); %s takes them from %s before it becomes the writer.",
+		donor.Name, cand.Name, donorPos.Subtract(Received(lc)), cand.Name, donor.Name)
+	if rs := lc.Replica; rs != nil && (rs.IORunning != "No" || rs.SQLRunning != "No") {
+		add(Step{ID: stepID(cand.Name, KindStopReplica, "catch-up"), Kind: KindStopReplica, Symbol: Update,
+			Change: "stop replicating from the old writer", Why: why, Statements: []Statement{sql.stopReplica()}})
+	}
+	r := d.c.Replication
+	add(Step{ID: stepID(cand.Name, KindChangeSource, "catch-up"), Kind: KindChangeSource, Symbol: Update,
+		Change: "source -> " + donor.Name + " (to catch up)", Why: why,
+		Statements: []Statement{sql.changeSource(source{
+			Address: donor.Address, Port: port, User: repl.Name, Password: repl.Password,
+			Retry: r.ConnectRetry, Heartbeat: r.Heartbeat, SSL: r.SSL, SSLCA: r.SSLCA, SSLCert: r.SSLCert, SSLKey: r.SSLKey,
+		})}})
+	add(Step{ID: stepID(cand.Name, KindStartReplica, "catch-up"), Kind: KindStartReplica, Symbol: Update,
+		Change: "replicate from " + donor.Name, Statements: []Statement{sql.startReplica()}})
+	add(Step{ID: stepID(cand.Name, KindWaitCatchUp, donor.Name), Kind: KindWaitCatchUp, Symbol: Update,
+		Change: "wait until it applied " + donorPos.String() + " from " + donor.Name,
+		Statements: []Statement{waitForGTID(sql, donorPos, min(timeout, 10*time.Second))}})
+	add(Step{ID: stepID(cand.Name, KindStopReplica, "caught-up"), Kind: KindStopReplica, Symbol: Update,
+		Change: "stop replicating from " + donor.Name, Statements: []Statement{sql.stopReplica()}})
+	return lastOf(prev)
 }

@@ -121,6 +121,9 @@ func TestFailoverSlaveAheadIsReported(t *testing.T) {
 	c := labCluster()
 	live := deadWriterLive(c)
 	live.Hosts["slave2"].GTIDExecuted = "0-1-43" // received from master1 what master2 never got
+	// Without a binary log of what it applied, the candidate cannot fetch
+	// it from slave2 (TestFailoverCatchesUpFromAdvancedSlave): reported.
+	live.Hosts["slave2"].LogSlaveUpdates = false
 	p := Failover(c, live, FailoverOptions{Dead: "master1", Candidate: "master2", Fenced: true, Now: testNow})
 	if p.Step("slave2:change_source:replica") != nil {
 		t.Error("a slave ahead of the new writer was repointed")
@@ -173,5 +176,48 @@ func TestFence(t *testing.T) {
 	}
 	if p := Fence(c, live, "slave1", testNow, ""); len(p.Steps) != 0 {
 		t.Errorf("a read-only host needs no fence: %s", failoverIDs(p))
+	}
+}
+
+// A slave that received from the dead writer what the candidate never got
+// hands it over before the promotion: the candidate replicates from it until
+// it applied it, then becomes the writer, and the slave is repointed, not
+// left ahead.
+func TestFailoverCatchesUpFromAdvancedSlave(t *testing.T) {
+	c := labCluster()
+	live := deadWriterLive(c)
+	for _, n := range []string{"slave1", "slave2"} {
+		live.Hosts[n].LogBin, live.Hosts[n].LogSlaveUpdates = true, true
+	}
+	live.Hosts["slave2"].GTIDExecuted = "0-1-43"
+	live.Hosts["slave2"].GTIDCurrentPos = "0-1-43"
+	p := Failover(c, live, FailoverOptions{Dead: "master1", Candidate: "master2", Fenced: true, Now: testNow})
+	want := strings.Join([]string{
+		"master2:wait_catch_up:relay_log",
+		"master2:stop_replica:catch-up",
+		"master2:change_source:catch-up",
+		"master2:start_replica:catch-up",
+		"master2:wait_catch_up:slave2",
+		"master2:stop_replica:caught-up",
+		"master2:set_variable:rpl_semi_sync_master_enabled",
+		"master2:set_variable:read_only",
+	}, "\n")
+	if got := failoverIDs(p); !strings.HasPrefix(got, want) {
+		t.Fatalf("steps:\n%s\nwant first:\n%s", got, want)
+	}
+	if w := p.Step("master2:wait_catch_up:slave2"); w == nil || !strings.Contains(w.Statements[0].Text, "'0-1-43'") {
+		t.Errorf("catch-up wait: %+v", w)
+	}
+	if p.Step("slave2:change_source:replica") == nil || p.Step("master2:stop_replica:replica") != nil {
+		t.Errorf("slave2 must be repointed and no second stop planned:\n%s", failoverIDs(p))
+	}
+	for _, pr := range p.Problems {
+		if strings.Contains(pr.Summary, "ahead") {
+			t.Errorf("problem: %s", pr.Summary)
+		}
+	}
+	ro := p.Step("master2:set_variable:read_only")
+	if !strings.Contains(strings.Join(ro.DependsOn, ","), "master2:stop_replica:caught-up") {
+		t.Errorf("read_only OFF depends on %v", ro.DependsOn)
 	}
 }

@@ -394,9 +394,21 @@ func (w *Watch) asyncLoss(dead, cand string, live *topology.Live) string {
 	if lc == nil || !lc.Reachable {
 		return ""
 	}
-	missing := w.writerPos.Subtract(plan.Received(lc))
+	have := plan.Received(lc)
+	missing := w.writerPos.Subtract(have)
 	if missing.Empty() {
 		return ""
+	}
+	// A slave that has it all: the candidate fetches it from there before
+	// its promotion (plan.Failover's catch-up).
+	for _, h := range w.c.Hosts {
+		lh := live.Hosts[h.Name]
+		if h.Name == dead || h.Name == cand || lh == nil || !lh.Reachable || !lh.LogBin || !lh.LogSlaveUpdates {
+			continue
+		}
+		if pos := plan.Executed(lh); pos.Contains(have) && pos.Contains(w.writerPos) {
+			return ""
+		}
 	}
 	return fmt.Sprintf("failover of %s to %s refused: %s ran without semi-sync acknowledgements since %s, and %s lacks %s that %s wrote and may have acknowledged; promoting it would lose them. Bring %s back: it stays the writer and nothing is lost (promoting %s anyway is an operator's decision)",
 		dead, cand, dead, w.semiSyncOff.Format("15:04:05.000"), cand, missing, dead, dead, cand)
