@@ -224,7 +224,7 @@ func (s *suite) runOne(f *fault, i int) *result {
 	// The load goes on while the cluster settles (stale grants arrive at the
 	// heal), and a little after.
 	if _, err := s.settle(false, 90*time.Second); err != nil {
-		r.addNote("not healthy 90s after the heal: " + firstLine(err.Error()))
+		r.addNote("not healthy after the heal: " + firstLine(err.Error()))
 	}
 	time.Sleep(2 * time.Second)
 	r.ld.stop()
