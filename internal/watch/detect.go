@@ -53,24 +53,11 @@ func JudgeWriter(c *topology.Cluster, writer string, monitorLost bool, live *top
 	if w == nil {
 		return WriterUnreachable, "writer " + writer + " is not declared"
 	}
-	var lost, see []string
-	for _, h := range c.Hosts {
-		if h.Name == writer {
-			continue
-		}
-		lh := live.Hosts[h.Name]
-		if lh == nil || !lh.Reachable || lh.Replica == nil {
-			continue
-		}
-		rs := lh.Replica
-		if rs.SourceHost != w.Address && rs.SourceHost != w.Name {
-			continue
-		}
-		if ioLost(rs) {
-			lost = append(lost, fmt.Sprintf("%s (IO %s, error %d)", h.Name, orNo(rs.IORunning), rs.LastIOErrno))
-		} else {
-			see = append(see, h.Name)
-		}
+	lostHosts, see := replicaViews(c, writer, live)
+	var lost []string
+	for _, name := range lostHosts {
+		rs := live.Hosts[name].Replica
+		lost = append(lost, fmt.Sprintf("%s (IO %s, error %d)", name, orNo(rs.IORunning), rs.LastIOErrno))
 	}
 	switch {
 	case len(see) > 0:

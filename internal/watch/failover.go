@@ -340,16 +340,9 @@ func (w *Watch) agentFence(ctx context.Context, old, why string) (*agent.Status,
 	// confirmation.
 	fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	n, ok := w.leases.TakeNonce(old, time.Now())
-	if !ok {
-		st, err := w.cfg.Agents.Status(fctx, old)
-		if err != nil {
-			return nil, err
-		}
-		w.leases.SetNonce(old, st.Nonce, time.Now())
-		if n, ok = w.leases.TakeNonce(old, time.Now()); !ok {
-			return nil, fmt.Errorf("agent %s handed out no nonce", old)
-		}
+	n, err := w.nonceFor(fctx, old)
+	if err != nil {
+		return nil, err
 	}
 	return w.cfg.Agents.Fence(fctx, old, agent.FenceRequest{Cluster: w.c.Name, Host: old, Epoch: w.epochNow(), Nonce: n, Why: why})
 }

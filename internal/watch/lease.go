@@ -231,16 +231,9 @@ func (w *Watch) renew(ctx context.Context) {
 // (asking the agent for one first when none is fresh), and records the
 // answer. Called with the host's agent lock held.
 func (w *Watch) grant(ctx context.Context, host string, roles []RoleIP) (*agent.Status, error) {
-	n, ok := w.leases.TakeNonce(host, time.Now())
-	if !ok {
-		st, err := w.cfg.Agents.Status(ctx, host)
-		if err != nil {
-			return nil, err
-		}
-		w.leases.SetNonce(host, st.Nonce, time.Now())
-		if n, ok = w.leases.TakeNonce(host, time.Now()); !ok {
-			return nil, fmt.Errorf("agent %s handed out no nonce (protocol %d): upgrade it to this mmm's version", host, st.Protocol)
-		}
+	n, err := w.nonceFor(ctx, host)
+	if err != nil {
+		return nil, err
 	}
 	lease := &agent.Lease{TTL: agent.Duration(w.lease()), Holder: w.cfg.Holder, Epoch: w.epochNow(), Nonce: n}
 	st, err := w.cfg.Agents.SetRoles(ctx, host, toAgentRoles(roles), lease)
@@ -263,4 +256,21 @@ func (w *Watch) grant(ctx context.Context, host string, roles []RoleIP) (*agent.
 	w.leases.SetRenewed(host, now)
 	w.leases.SetHeld(host, fromAgentRoles(st.Roles))
 	return st, nil
+}
+
+// nonceFor takes host's freshest nonce for one request, asking its agent
+// for one when none is fresh enough.
+func (w *Watch) nonceFor(ctx context.Context, host string) (string, error) {
+	if n, ok := w.leases.TakeNonce(host, time.Now()); ok {
+		return n, nil
+	}
+	st, err := w.cfg.Agents.Status(ctx, host)
+	if err != nil {
+		return "", err
+	}
+	w.leases.SetNonce(host, st.Nonce, time.Now())
+	if n, ok := w.leases.TakeNonce(host, time.Now()); ok {
+		return n, nil
+	}
+	return "", fmt.Errorf("agent %s handed out no nonce (protocol %d): upgrade it to this mmm's version", host, st.Protocol)
 }
