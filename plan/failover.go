@@ -513,3 +513,27 @@ func (d *differ) catchUpFrom(cand, donor *topology.Host, donorPos gtid.Set, lc *
 		Change: "stop replicating from " + donor.Name, Statements: []Statement{sql.stopReplica()}})
 	return lastOf(prev)
 }
+
+// FailoverTarget is the GTID position the candidate holds when Failover's
+// steps made it the writer, before any write of its own: what it received,
+// plus what it fetches from the most advanced slave (when the old writer is
+// unreachable). A returning old writer's own transactions beyond it are
+// errant.
+func FailoverTarget(desired *topology.Cluster, live *topology.Live, dead, candidate string) gtid.Set {
+	d := newNarrowDiffer(desired, live, time.Time{}, "")
+	cand := desired.Host(candidate)
+	if cand == nil {
+		return gtid.Set{}
+	}
+	lc := d.reachable(cand)
+	if lc == nil {
+		return gtid.Set{}
+	}
+	target := Received(lc)
+	if old := desired.Host(dead); old != nil && d.reachable(old) == nil {
+		if donor, pos := d.mostAdvancedReplica(candidate, dead, target); donor != nil {
+			target = target.Union(pos)
+		}
+	}
+	return target
+}

@@ -221,3 +221,18 @@ func TestFailoverCatchesUpFromAdvancedSlave(t *testing.T) {
 		t.Errorf("read_only OFF depends on %v", ro.DependsOn)
 	}
 }
+
+func TestFailoverTarget(t *testing.T) {
+	c := labCluster()
+	live := deadWriterLive(c)
+	if got := FailoverTarget(c, live, "master1", "master2").String(); got != "0-1-42" {
+		t.Errorf("target without a slave ahead: %s", got)
+	}
+	for _, n := range []string{"slave1", "slave2"} {
+		live.Hosts[n].LogBin, live.Hosts[n].LogSlaveUpdates = true, true
+	}
+	live.Hosts["slave2"].GTIDExecuted = "0-1-43"
+	if got := FailoverTarget(c, live, "master1", "master2").String(); got != "0-1-43" {
+		t.Errorf("target with slave2 ahead: %s", got)
+	}
+}

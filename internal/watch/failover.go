@@ -126,8 +126,11 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 	for attempt := 1; attempt <= 3 && !promoted; attempt++ {
 		live = w.freshLive(ctx, dead)
 		if attempt == 1 {
-			if lc := live.Hosts[cand]; lc != nil && lc.Reachable {
-				w.failoverPos[dead] = plan.Received(lc).String()
+			// What the candidate holds once promoted (with what it fetches
+			// from a slave ahead of it): the old writer's own GTIDs beyond
+			// that are errant when it returns.
+			if pos := plan.FailoverTarget(w.c, live, dead, cand); !pos.Empty() {
+				w.failoverPos[dead] = pos.String()
 			}
 		}
 		p = plan.Failover(w.c, live, plan.FailoverOptions{
