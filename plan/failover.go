@@ -507,7 +507,7 @@ func (d *differ) catchUpFrom(cand, donor *topology.Host, donorPos gtid.Set, lc *
 	add(Step{ID: stepID(cand.Name, KindStartReplica, "catch-up"), Kind: KindStartReplica, Symbol: Update,
 		Change: "replicate from " + donor.Name, Statements: []Statement{sql.startReplica()}})
 	add(Step{ID: stepID(cand.Name, KindWaitCatchUp, donor.Name), Kind: KindWaitCatchUp, Symbol: Update,
-		Change: "wait until it applied " + donorPos.String() + " from " + donor.Name,
+		Change:     "wait until it applied " + donorPos.String() + " from " + donor.Name,
 		Statements: []Statement{waitForGTID(sql, donorPos, min(timeout, 10*time.Second))}})
 	add(Step{ID: stepID(cand.Name, KindStopReplica, "caught-up"), Kind: KindStopReplica, Symbol: Update,
 		Change: "stop replicating from " + donor.Name, Statements: []Statement{sql.stopReplica()}})
