@@ -8,6 +8,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -437,6 +438,68 @@ func TestLabStartAgents(t *testing.T) {
 // TestLabFrozenServerFenced: a stopped server (SIGSTOP: the port accepts,
 // nothing greets) is reported frozen by its agent at once, and a fence
 // request kills it (read_only cannot be set on it); it then comes back.
+// The fence stops a privileged client too: MariaDB's read_only does not
+// stop an account with READ_ONLY ADMIN (the lab's admin has ALL), so the
+// agent kills every client session after setting it. Seen on a real server:
+// the privileged session opened before the fence is gone, and nothing it
+// could still write gets in.
+func TestLabFenceKillsPrivilegedSessions(t *testing.T) {
+	l := labtest.Get(t)
+	clearVIPs(t, l)
+	db, err := l.DB("master1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	mustExec := func(conn interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}, stmts ...string) {
+		t.Helper()
+		for _, q := range stmts {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	mustExec(db, "SET GLOBAL read_only = OFF", "CREATE DATABASE IF NOT EXISTS fencetest",
+		"CREATE TABLE IF NOT EXISTS fencetest.t (n INT PRIMARY KEY)", "DELETE FROM fencetest.t")
+	t.Cleanup(func() { _, _ = db.ExecContext(ctx, "DROP DATABASE IF EXISTS fencetest") })
+	// The privileged client: one session kept open, writing.
+	client, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	mustExec(client, "INSERT INTO fencetest.t VALUES (1)")
+
+	startAgent(t, l, "master1")
+	c := &Client{Cluster: l.Cluster(), Timeout: 5 * time.Second}
+	st, err := c.Status(ctx, "master1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = c.Fence(ctx, "master1", FenceRequest{Nonce: st.Nonce, Why: "privileged sessions (lab test)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := st.Fence; f == nil || !f.ReadOnly || !f.Complete || f.ServerKilled || f.SessionsKilled < 1 {
+		t.Fatalf("fence of a live server with a privileged client: %+v", st.Fence)
+	}
+	t.Logf("fence: %+v", st.Fence)
+	if _, err := client.ExecContext(ctx, "INSERT INTO fencetest.t VALUES (2)"); err == nil {
+		t.Fatal("the privileged session opened before the fence still writes")
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM fencetest.t").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("rows after the fence: %d, %v (want 1)", n, err)
+	}
+	var ro int
+	if err := db.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err != nil || ro != 1 {
+		t.Fatalf("read_only after the fence: %d, %v", ro, err)
+	}
+}
+
 func TestLabFrozenServerFenced(t *testing.T) {
 	l := labtest.Get(t)
 	clearVIPs(t, l)
