@@ -11,6 +11,7 @@ package inspect
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/mysql-mmm/mmm/internal/conn"
 	"github.com/mysql-mmm/mmm/internal/flavor"
@@ -66,6 +69,9 @@ func InspectHost(ctx context.Context, c *topology.Cluster, h *topology.Host, opt
 	if err != nil {
 		lh.Reachable = false
 		lh.Error = conn.WithOp("inspect", h, err).Error()
+		if me := (*mysql.MySQLError)(nil); errors.As(err, &me) {
+			lh.ErrorNumber = me.Number
+		}
 		opts.Logger.Debug("inspect failed", "host", h.Name, "addr", conn.Addr(h), "took", time.Since(start), "error", lh.Error)
 		return lh
 	}

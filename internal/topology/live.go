@@ -34,6 +34,9 @@ type LiveHost struct {
 	// ("connect 198.18.0.11:3306: i/o timeout", "Access denied for user 'root'").
 	Reachable bool
 	Error     string
+	// ErrorNumber is the server's error number when the server itself
+	// refused (1045 access denied, 1040 too many connections), 0 otherwise.
+	ErrorNumber uint16
 
 	// Version is @@version as the server reports it, e.g. "10.11.6-MariaDB-0+deb12u2".
 	// Package flavor parses it.

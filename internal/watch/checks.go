@@ -2,10 +2,8 @@ package watch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"time"
 
@@ -231,45 +229,6 @@ func orNo(s string) string {
 }
 
 // --- running checks (I/O) --------------------------------------------------
-
-// Ping connects to the server's port over TCP within timeout: the host and
-// its listener are there.
-func Ping(ctx context.Context, addr string, timeout time.Duration) Result {
-	t0 := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	r := Result{At: t0, Latency: time.Since(t0)}
-	if err != nil {
-		r.Detail = "ERROR: " + err.Error()
-		return r
-	}
-	c.Close()
-	r.OK, r.Detail = true, "OK"
-	return r
-}
-
-// QueryUptime is the mysql check's query: it proves the server answers SQL
-// and tells whether it restarted since the last look.
-const QueryUptime = "SHOW GLOBAL STATUS LIKE 'Uptime'"
-
-// MySQLCheck runs the mysql check's query on db within timeout and returns
-// the result and the server's uptime (0 when unknown).
-func MySQLCheck(ctx context.Context, db *sql.DB, timeout time.Duration) (Result, time.Duration) {
-	t0 := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var name string
-	var secs int64
-	err := db.QueryRowContext(ctx, QueryUptime).Scan(&name, &secs)
-	r := Result{At: t0, Latency: time.Since(t0)}
-	r.OK, r.Detail = EvalMySQL(err)
-	if err != nil {
-		return r, 0
-	}
-	return r, time.Duration(secs) * time.Second
-}
 
 // Custom runs a custom check's command with the host's name and address as
 // arguments appended and MMM_HOST/MMM_ADDRESS in the environment; exit 0 passes.

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/mysql-mmm/mmm/apply"
 	"github.com/mysql-mmm/mmm/internal/agent"
@@ -524,11 +527,14 @@ func (w *Watch) runChecks(ctx context.Context, live *topology.Live) {
 				if f.Live == nil {
 					continue
 				}
-				r.OK = lh != nil && lh.Reachable
-				if r.OK {
-					r.Detail = "OK"
-				} else {
-					r.Detail = "ERROR: " + lh.Error
+				r.OK, r.Detail = true, "OK"
+				if lh == nil || !lh.Reachable {
+					// "Too many connections" is a server that answers.
+					var err error = errors.New(lh.Error)
+					if lh.ErrorNumber != 0 {
+						err = &mysql.MySQLError{Number: lh.ErrorNumber, Message: lh.Error}
+					}
+					r.OK, r.Detail = EvalMySQL(err)
 				}
 			case CheckRepThreads:
 				r.OK, r.Detail = EvalRepThreads(lh)
@@ -584,19 +590,6 @@ func (w *Watch) uptime(host string, up time.Duration) {
 		w.lastUptime = map[string]time.Duration{}
 	}
 	w.lastUptime[host] = up
-}
-
-func (w *Watch) mysqlCheck(ctx context.Context, h *topology.Host, timeout time.Duration) (Result, time.Duration) {
-	t0 := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	db, err := w.cfg.DBs.DB(cctx, h.Name)
-	if err != nil {
-		r := Result{At: t0, Latency: time.Since(t0)}
-		r.OK, r.Detail = EvalMySQL(err)
-		return r, 0
-	}
-	return MySQLCheck(ctx, db, timeout)
 }
 
 func portOf(h *topology.Host) int {

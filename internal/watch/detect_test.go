@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +111,23 @@ func TestAsyncLoss(t *testing.T) {
 	w.writerPos = gtid.MustParse("0-1-100")
 	if msg := w.asyncLoss("master1", "master2", live); msg != "" {
 		t.Errorf("candidate holds everything: refused: %s", msg)
+	}
+}
+
+// The mysql check reads the inspection: a server that refuses with "too
+// many connections" answers, one that denies access does not.
+func TestMySQLCheckFromInspection(t *testing.T) {
+	live := fakeLive(testCluster())
+	w, _ := newTestWatch(t, func() *topology.Live { return live })
+	for _, tt := range []struct {
+		errno uint16
+		ok    bool
+	}{{1040, true}, {1045, false}, {0, false}} {
+		lh := &topology.LiveHost{Name: "slave1", Error: "inspect slave1: refused", ErrorNumber: tt.errno}
+		w.facts.update("slave1", func(f *HostFacts) { f.Live = lh })
+		w.runChecks(context.Background(), &topology.Live{Hosts: map[string]*topology.LiveHost{"slave1": lh}})
+		if st := w.tracker.Status("slave1", CheckMySQL); st == nil || st.Last.OK != tt.ok {
+			t.Errorf("error %d: mysql check %+v, want ok=%v", tt.errno, st, tt.ok)
+		}
 	}
 }
