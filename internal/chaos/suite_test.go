@@ -241,7 +241,9 @@ func (s *suite) startWatch() {
 		cmd.Env = append(os.Environ(), "MMM_LOG_LEVEL="+lvl)
 	}
 	// Its own process group: a Ctrl-C of go test reaches us, and we stop it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed outright (the lab's reaper cleans the
+	// servers and agents) must not leave its watch running on the lab.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start mmm watch: %v", err)
 	}
