@@ -379,6 +379,11 @@ func (b *builder) monitor(e *evaluator, s *monitorSpec) {
 		}
 	}
 	m.PingIPs = ips
+	if m.HostLostAfter > 0 && m.HostLostAfter < 2*m.CheckPeriod {
+		b.warnf(s.HostLostAfter.Expr.Range().Ptr(), "host_lost_after shorter than two check periods",
+			"The probes run every check_period (%s), so a healthy host is routinely silent for one period: with host_lost_after = %s only the witnesses stand between a missed probe and a failover. Use at least %s (the default is three check periods, at least 500ms).",
+			m.CheckPeriod, m.HostLostAfter, 2*m.CheckPeriod)
+	}
 	if m.TrapPeriod < m.CheckPeriod {
 		b.errorf(s.TrapPeriod.Expr.Range().Ptr(), "trap_period shorter than check_period",
 			"A failure is trusted only after trap_period (%s), so it must be at least one check_period (%s).", m.TrapPeriod, m.CheckPeriod)

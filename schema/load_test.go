@@ -409,3 +409,26 @@ check "x" {
 		t.Errorf("want the literal-secret warning:\n%s", text.String())
 	}
 }
+
+// host_lost_after below two probe periods is legal but warned about, with
+// its place in the file.
+func TestHostLostAfterWarning(t *testing.T) {
+	env := func(n string) (string, bool) { return "v", true }
+	_, diags := loadString(t, minimal("mariadb")+"monitor {\n  check_period    = \"250ms\"\n  host_lost_after = \"300ms\"\n}\n", env)
+	if diags.HasErrors() {
+		t.Fatal(describeAll(diags))
+	}
+	found := false
+	for _, d := range diags {
+		if d.Summary == "host_lost_after shorter than two check periods" && d.Subject != nil && d.Subject.Start.Line > 0 && strings.Contains(d.Detail, "500ms") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no warning naming the line and the minimum:\n%s", describeAll(diags))
+	}
+	_, diags = loadString(t, minimal("mariadb")+"monitor {\n  check_period    = \"250ms\"\n  host_lost_after = \"750ms\"\n}\n", env)
+	if len(diags) != 0 {
+		t.Errorf("750ms at 250ms periods: %s", describeAll(diags))
+	}
+}
