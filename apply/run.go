@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -391,17 +390,8 @@ type writerGuard struct {
 	cluster *topology.Cluster
 }
 
-// makesWritableRE matches the statements that lift read_only on a server.
-var makesWritableRE = regexp.MustCompile(`(?i)\bSET\s+GLOBAL\s+read_only\s*=\s*(OFF|0)\b`)
-
 func (g *writerGuard) check(ctx context.Context, s plan.Step) error {
-	writable := false
-	for _, st := range s.Statements {
-		if makesWritableRE.MatchString(st.Text) {
-			writable = true
-		}
-	}
-	if !writable {
+	if !s.MakesWritable {
 		return nil
 	}
 	var (

@@ -436,7 +436,7 @@ func (d *differ) variables() {
 	d.readOnlySteps[w.Name] = d.add(Step{
 		ID: stepID(w.Name, KindSetVariable, "read_only"), Kind: KindSetVariable, Symbol: Update,
 		Host: w.Name, Subject: hostSubject(w), Change: "read_only = ON -> OFF", Why: why,
-		Statements: d.dialect(w).setReadOnly(false), DependsOn: writerDeps,
+		Statements: d.dialect(w).setReadOnly(false), DependsOn: writerDeps, MakesWritable: true,
 		Unsafe: d.switchFrom != "", UnsafeReason: unsafeIf(d.switchFrom != "", "demotes a healthy writer"),
 	})
 }

@@ -180,6 +180,7 @@ func Failover(desired *topology.Cluster, live *topology.Live, opts FailoverOptio
 			Host: cand.Name, Subject: hostSubject(cand), Change: "read_only = ON -> OFF",
 			Why:        cand.Name + " becomes the writer.",
 			Statements: csql.setReadOnly(false), DependsOn: append(append([]string{}, fence...), promoteDeps...),
+			MakesWritable: true,
 		})
 	}
 

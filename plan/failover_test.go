@@ -217,6 +217,9 @@ func TestFailoverCatchesUpFromAdvancedSlave(t *testing.T) {
 		}
 	}
 	ro := p.Step("master2:set_variable:read_only")
+	if !ro.MakesWritable {
+		t.Errorf("the promotion step does not say it makes master2 writable (the writer guards read it)")
+	}
 	if !strings.Contains(strings.Join(ro.DependsOn, ","), "master2:stop_replica:caught-up") {
 		t.Errorf("read_only OFF depends on %v", ro.DependsOn)
 	}

@@ -136,6 +136,10 @@ type Step struct {
 	Clone *CloneStep `json:"clone,omitempty"`
 
 	DependsOn []string `json:"depends_on,omitempty"`
+	// MakesWritable: the step lifts read_only on Host (it becomes the
+	// writer). The executors' writer guards check, at that moment, that no
+	// other master is writable.
+	MakesWritable bool `json:"makes_writable,omitempty"`
 	// Unsafe steps (demote a healthy writer, drop an account, overwrite data)
 	// run only with --allow-unsafe.
 	Unsafe       bool   `json:"unsafe,omitempty"`

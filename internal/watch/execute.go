@@ -97,13 +97,7 @@ func (w *Watch) executeWith(ctx context.Context, what string, p *plan.Plan, dbs 
 // an unreachable master: failover promotes exactly when the old writer is
 // gone, and the fence (lease, agent) is what keeps it from writing.
 func (w *Watch) guard(ctx context.Context, s plan.Step) error {
-	writable := false
-	for _, st := range s.Statements {
-		if makesWritable(st.Text) {
-			writable = true
-		}
-	}
-	if !writable {
+	if !s.MakesWritable {
 		return nil
 	}
 	for _, h := range w.c.Masters() {
@@ -134,12 +128,6 @@ func (w *Watch) guard(ctx context.Context, s plan.Step) error {
 		}
 	}
 	return nil
-}
-
-func makesWritable(stmt string) bool {
-	s := strings.ToUpper(strings.Join(strings.Fields(stmt), " "))
-	return strings.HasPrefix(s, "SET GLOBAL READ_ONLY = OFF") || strings.HasPrefix(s, "SET GLOBAL READ_ONLY = 0") ||
-		strings.HasPrefix(s, "SET GLOBAL READ_ONLY=OFF") || strings.HasPrefix(s, "SET GLOBAL READ_ONLY=0")
 }
 
 // leaseVIPRunner carries out VIP steps through the agents with the watch's
