@@ -189,8 +189,12 @@ func (a *Applier) settle(ctx context.Context) (*topology.Live, *plan.Plan) {
 	for {
 		live := a.Inspect(ctx)
 		after := a.Diff(live)
-		settled := after.Changes() == 0 && !replicasConnecting(live)
-		if settled || (after.Changes() > 0 && !onlyStartingReplicas(after, live)) || time.Now().After(deadline) {
+		// A replica whose IO thread is still connecting (just repointed)
+		// does not count as replicating yet, so plan may want its reader
+		// VIP elsewhere for a moment: wait for it, whatever the steps.
+		connecting := replicasConnecting(live)
+		settled := after.Changes() == 0 && !connecting
+		if settled || (after.Changes() > 0 && !connecting && !onlyStartingReplicas(after, live)) || time.Now().After(deadline) {
 			return live, after
 		}
 		select {
