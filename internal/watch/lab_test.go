@@ -455,8 +455,24 @@ func TestWatchLab(t *testing.T) {
 		k.pids["master1"] = restartServer(t, whole, k.l, "master1")
 		db := adminDB(t, c, "master1")
 		// Written while isolated (no replication started), as root, which
-		// read_only does not stop: a transaction master2 never gets.
-		mustExec(t, db, "INSERT INTO shop.t (n) VALUES (-1000)")
+		// read_only does not stop: a transaction master2 never gets. The
+		// agent fences a restarted server by killing its client sessions,
+		// which may catch this one: write again on a new session then (a
+		// second errant row changes nothing below).
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := db.ExecContext(ctx, "INSERT INTO shop.t (n) VALUES (-1000)")
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("write the errant row on master1: %v", err)
+			}
+			t.Logf("write the errant row on master1: %v (again)", err)
+			time.Sleep(200 * time.Millisecond)
+		}
 		var errant string
 		if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&errant); err != nil {
 			t.Fatal(err)
