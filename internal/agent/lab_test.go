@@ -348,11 +348,12 @@ func TestLabLeaseExpiryFences(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Lease != nil && st.Lease.Expired {
+		// The VIP goes first and read_only follows: wait for the whole fence.
+		if st.Lease != nil && st.Lease.Expired && st.Fence != nil && st.Fence.Complete {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the lease did not expire: %+v", st)
+			t.Fatalf("the lease did not expire and fence: %+v (fence %+v)", st, st.Fence)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
