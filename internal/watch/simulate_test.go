@@ -109,7 +109,7 @@ func TestSimulate(t *testing.T) {
 		{name: "a slave crashes: no failover, its reader VIP moves", faults: map[string]SimFault{"slave1": SimCrash},
 			verdict: WriterAlive, vips: []string{"10.0.0.101 slave1->slave2"}},
 		{name: "no agents: the replicas confirm", faults: map[string]SimFault{"master1": SimCrash},
-			change: func(c *topology.Cluster, live *topology.Live) { c.Agent.Enabled = false },
+			change:   func(c *topology.Cluster, live *topology.Live) { c.Agent.Enabled = false },
 			failover: true, verdict: WriterDead, candidate: "master2", fence: "no agents"},
 	}
 	for _, tt := range tests {
