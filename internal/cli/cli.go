@@ -70,6 +70,7 @@ type CLI struct {
 	MoveRole   MoveRoleCmd   `cmd:"" name:"move-role" help:"Move an exclusive role (the writer) to a host: a planned switchover."`
 	Mode       ModeCmd       `cmd:"" help:"Switch the watch between active, passive and manual."`
 }
+	Simulate   SimulateCmd   `cmd:"" help:"Say what the watch would do now if hosts failed (changes nothing)."`
 
 // Main runs the command line and returns the exit code.
 func Main(args []string, version string) int {

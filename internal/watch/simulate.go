@@ -51,7 +51,10 @@ type SimInput struct {
 	// SemiSyncOffSince: when the running watch saw the writer fall back to
 	// asynchronous replication (zero: unknown; the live state decides).
 	SemiSyncOffSince time.Time
-	Faults           map[string]SimFault
+	// Mode is the running watch's mode ("": none answered; simulate an
+	// active one). Only an active watch fails over.
+	Mode   Mode
+	Faults map[string]SimFault
 	Now              time.Time
 }
 
@@ -168,6 +171,16 @@ func Simulate(in SimInput) (*Simulation, error) {
 	newWriter := in.Writer
 	if sim.Verdict == WriterDead {
 		newWriter = simFailover(w, sim, in, states, before, live, fault)
+	}
+	if in.Mode != "" && in.Mode != ModeActive {
+		// A manual or passive watch reports and changes nothing; what an
+		// active one would do stays in the answer (Plan), for reading.
+		if sim.Failover {
+			sim.NoFailover = fmt.Sprintf("the watch is in %s mode: it reports the writer dead and does not fail over (in active mode it would promote %s)", in.Mode, sim.Candidate)
+		}
+		sim.Failover, sim.VIPs = false, nil
+		sim.Notes = append(sim.Notes, fmt.Sprintf("the watch is in %s mode: it moves no role by itself", in.Mode))
+		return sim, nil
 	}
 
 	// Hosts that would leave ONLINE, and the balanced roles' IPs that

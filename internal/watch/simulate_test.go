@@ -52,6 +52,7 @@ func TestSimulate(t *testing.T) {
 		faults map[string]SimFault
 		change func(c *topology.Cluster, live *topology.Live)
 		states map[string]State
+		mode   Mode
 
 		failover  bool
 		verdict   Verdict
@@ -108,6 +109,8 @@ func TestSimulate(t *testing.T) {
 			steps: []string{"master2:change_source:catch-up", "master2:wait_catch_up:slave1"}},
 		{name: "a slave crashes: no failover, its reader VIP moves", faults: map[string]SimFault{"slave1": SimCrash},
 			verdict: WriterAlive, vips: []string{"10.0.0.101 slave1->slave2"}},
+		{name: "manual mode: reported, not failed over", faults: map[string]SimFault{"master1": SimCrash}, mode: ModeManual,
+			verdict: WriterDead, kind: FaultCrash, candidate: "master2", why: "manual mode"},
 		{name: "no agents: the replicas confirm", faults: map[string]SimFault{"master1": SimCrash},
 			change:   func(c *topology.Cluster, live *topology.Live) { c.Agent.Enabled = false },
 			failover: true, verdict: WriterDead, candidate: "master2", fence: "no agents"},
@@ -118,7 +121,7 @@ func TestSimulate(t *testing.T) {
 			if tt.change != nil {
 				tt.change(c, live)
 			}
-			sim, err := Simulate(SimInput{Cluster: c, Live: live, Writer: "master1", States: tt.states, Faults: tt.faults, Now: t0})
+			sim, err := Simulate(SimInput{Cluster: c, Live: live, Writer: "master1", States: tt.states, Mode: tt.mode, Faults: tt.faults, Now: t0})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +138,7 @@ func TestSimulate(t *testing.T) {
 			if !strings.Contains(sim.Fence, tt.fence) {
 				t.Errorf("fence %q, want %q in it", sim.Fence, tt.fence)
 			}
-			if sim.Failover == (sim.Plan == nil) {
+			if tt.mode == "" && sim.Failover == (sim.Plan == nil) {
 				t.Fatalf("failover %v with plan %v", sim.Failover, sim.Plan != nil)
 			}
 			for _, id := range tt.steps {
