@@ -218,7 +218,7 @@ func TestApplyLifecycle(t *testing.T) {
 	t.Run("a second apply waits for the lock and gives up", func(t *testing.T) {
 		hold := &Pool{Cluster: c}
 		defer hold.Close()
-		lock, err := AcquireLock(ctx, hold, []string{"master1"}, c.Name, time.Second)
+		lock, err := AcquireLock(ctx, hold, []string{"master1"}, c.Name, time.Second, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+
+	"github.com/mysql-mmm/mmm/internal/conn"
 )
 
 // ErrLocked means another mmm apply holds the cluster lock.
@@ -23,6 +25,7 @@ var ErrLocked = errors.New("another mmm apply is running on this cluster")
 type Lock struct {
 	name  string
 	conns []*sql.Conn
+	pool  *Pool // closed by Release when the lock opened it (Applier.LockCluster)
 }
 
 // LockName is the named lock for a cluster (GET_LOCK names are at most 64 chars).
@@ -34,12 +37,20 @@ func LockName(cluster string) string {
 	return n
 }
 
-// AcquireLock takes the lock on every host in order, waiting up to wait for
-// each. On failure it releases what it took.
-func AcquireLock(ctx context.Context, dbs Databases, hosts []string, cluster string, wait time.Duration) (*Lock, error) {
+// Waiting is told, once per host, that another apply holds the lock there
+// and this one waits for it (up to wait); holder says who holds it, or "".
+type Waiting func(host, holder string, wait time.Duration)
+
+// AcquireLock takes the lock on every host in order, waiting up to wait in
+// all. waiting (may be nil) is told when a host's lock is held by someone
+// else, before the wait. On failure it releases what it took. The
+// connections of dbs must allow a statement to run for wait: GET_LOCK
+// blocks while it waits (LockTimeouts).
+func AcquireLock(ctx context.Context, dbs Databases, hosts []string, cluster string, wait time.Duration, waiting Waiting) (*Lock, error) {
 	l := &Lock{name: LockName(cluster)}
+	deadline := time.Now().Add(wait)
 	for _, h := range hosts {
-		if err := l.take(ctx, dbs, h, wait); err != nil {
+		if err := l.take(ctx, dbs, h, wait, time.Until(deadline), waiting); err != nil {
 			l.Release()
 			return nil, err
 		}
@@ -47,31 +58,55 @@ func AcquireLock(ctx context.Context, dbs Databases, hosts []string, cluster str
 	return l, nil
 }
 
-func (l *Lock) take(ctx context.Context, dbs Databases, host string, wait time.Duration) error {
+// LockTimeouts are the timeouts of the lock's connections: the statement
+// timeout covers a GET_LOCK that waits up to wait.
+func LockTimeouts(t conn.Timeouts, wait time.Duration) conn.Timeouts {
+	t = t.WithDefaults()
+	t.Query = wait + t.Query
+	return t
+}
+
+func (l *Lock) take(ctx context.Context, dbs Databases, host string, wait, left time.Duration, waiting Waiting) error {
 	db, err := dbs.DB(ctx, host)
 	if err != nil {
 		return fmt.Errorf("lock on %s: %w", host, err)
 	}
-	qctx, cancel := context.WithTimeout(ctx, wait+10*time.Second)
+	qctx, cancel := context.WithTimeout(ctx, max(left, 0)+10*time.Second)
 	defer cancel()
 	c, err := db.Conn(qctx)
 	if err != nil {
 		return fmt.Errorf("lock on %s: %w", host, err)
 	}
-	var got sql.NullInt64
-	secs := int(wait.Round(time.Second) / time.Second)
-	if err := c.QueryRowContext(qctx, "SELECT GET_LOCK(?, ?)", l.name, secs).Scan(&got); err != nil {
+	// Try without waiting first, so that a wait can be announced: a queued
+	// apply that says nothing for a minute looks hung.
+	got, err := getLock(qctx, c, l.name, 0)
+	if err == nil && !got && left > 0 {
+		if waiting != nil {
+			waiting(host, lockHolder(qctx, c, l.name), left.Round(time.Second))
+		}
+		got, err = getLock(qctx, c, l.name, left)
+	}
+	if err != nil {
 		c.Close()
 		return fmt.Errorf("lock on %s: %w", host, err)
 	}
-	if !got.Valid || got.Int64 != 1 {
+	if !got {
 		holder := lockHolder(qctx, c, l.name)
 		c.Close()
-		return fmt.Errorf("%w: lock %q on %s is held%s (waited %s); wait for it to finish or use --lock-timeout",
+		return fmt.Errorf("%w: lock %q on %s is held%s (waited %s); wait for it to finish or raise --lock-timeout",
 			ErrLocked, l.name, host, holder, wait)
 	}
 	l.conns = append(l.conns, c)
 	return nil
+}
+
+// getLock runs GET_LOCK with a timeout in seconds (fractions allowed).
+func getLock(ctx context.Context, c *sql.Conn, name string, wait time.Duration) (bool, error) {
+	var got sql.NullInt64
+	if err := c.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", name, wait.Seconds()).Scan(&got); err != nil {
+		return false, err
+	}
+	return got.Valid && got.Int64 == 1, nil
 }
 
 // lockHolder describes who holds the lock, for the error message.
@@ -103,5 +138,8 @@ func (l *Lock) Release() error {
 		c.Close()
 	}
 	l.conns = nil
+	if l.pool != nil {
+		l.pool.Close()
+	}
 	return merr.ErrorOrNil()
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/conn"
 	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/topology"
 	"github.com/mysql-mmm/mmm/plan"
@@ -59,6 +60,11 @@ type Applier struct {
 	Runner      StepRunner // further step kinds; SQL, waits and VIPs are built in
 	AllowUnsafe bool
 	LockWait    time.Duration
+	// Lock is the cluster lock when the caller took it before planning
+	// (LockCluster): Apply then runs under it and does not take it again.
+	Lock *Lock
+	// Waiting is told when another apply holds the lock and this one waits.
+	Waiting     Waiting
 	StepTimeout time.Duration
 	// SettleTime bounds the wait for starting replication threads after the
 	// last step (default 5s).
@@ -107,15 +113,13 @@ func (a *Applier) Apply(ctx context.Context, approved *plan.Plan) (*Outcome, err
 		return nil, fmt.Errorf("%w:\n  %s", ErrIncomplete, strings.Join(down, "\n  "))
 	}
 
-	// The lock holds a connection per host for the whole apply; it gets its own
-	// pools so that it never takes the connection the steps need.
-	lockPool := &Pool{Cluster: a.Cluster}
-	defer lockPool.Close()
-	lock, err := AcquireLock(ctx, lockPool, lockHosts(approved), a.Cluster.Name, a.lockWait())
-	if err != nil {
-		return nil, err
+	if a.Lock == nil {
+		lock, err := a.lock(ctx, lockHosts(approved))
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Release()
 	}
-	defer lock.Release()
 
 	live := a.Inspect(ctx)
 	if down := Unreachable(a.Cluster, live); len(down) > 0 {
@@ -240,6 +244,33 @@ func onlyStartingReplicas(p *plan.Plan, live *topology.Live) bool {
 		}
 	}
 	return true
+}
+
+// LockCluster takes the cluster lock on every declared host, for a caller
+// that plans under it (mmm apply without a plan file): an apply queued behind
+// another then plans from what that one left, and never finds its plan stale
+// because of it. Release the lock when done.
+func (a *Applier) LockCluster(ctx context.Context) (*Lock, error) {
+	var hosts []string
+	for _, h := range a.Cluster.Hosts {
+		hosts = append(hosts, h.Name)
+	}
+	sort.Strings(hosts)
+	return a.lock(ctx, hosts)
+}
+
+// lock takes the lock on hosts (sorted). It holds a connection per host for
+// the whole apply, from pools of its own so that it never takes the
+// connection the steps need.
+func (a *Applier) lock(ctx context.Context, hosts []string) (*Lock, error) {
+	pool := &Pool{Cluster: a.Cluster, Timeouts: LockTimeouts(conn.Timeouts{}, a.lockWait())}
+	lock, err := AcquireLock(ctx, pool, hosts, a.Cluster.Name, a.lockWait(), a.Waiting)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	lock.pool = pool
+	return lock, nil
 }
 
 func (a *Applier) lockWait() time.Duration {

@@ -38,9 +38,16 @@ func (c *ApplyCmd) Validate() error {
 }
 
 func (c *ApplyCmd) Run(g *Globals) error {
+	out, err := c.run(g)
+	return c.report(g, out, err)
+}
+
+// run applies; every error, early ones too, goes through report so that
+// --json always prints one JSON document with the error in it.
+func (c *ApplyCmd) run(g *Globals) (*apply.Outcome, error) {
 	s, err := newSession(g, c.ClusterFlags)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx := context.Background()
 	opts := plan.Options{AllowUnsafe: c.AllowUnsafe, MoveWriterTo: c.MoveWriterTo}
@@ -49,53 +56,15 @@ func (c *ApplyCmd) Run(g *Globals) error {
 	if c.PlanFile != "" {
 		approved, err = loadPlanFile(c.PlanFile)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if approved.Cluster != s.cluster.Name {
-			return fmt.Errorf("%s is a plan for cluster %q, but %s declares cluster %q", c.PlanFile, approved.Cluster, g.Config, s.cluster.Name)
+			return nil, fmt.Errorf("%s is a plan for cluster %q, but %s declares cluster %q", c.PlanFile, approved.Cluster, g.Config, s.cluster.Name)
 		}
 		if approved.Fingerprint.Writer != "" && c.MoveWriterTo == "" && approved.Writer != approved.Fingerprint.Writer {
 			// The plan was made with --move-writer-to; re-plan the same way.
 			opts.MoveWriterTo = approved.Writer
 		}
-	}
-
-	live := s.inspect(ctx)
-	if down := apply.Unreachable(s.cluster, live); len(down) > 0 {
-		return fmt.Errorf("%w:\n  %s", apply.ErrIncomplete, strings.Join(down, "\n  "))
-	}
-
-	if approved == nil {
-		approved = s.diff(live, opts)
-		if !c.JSON {
-			if err := plan.Render(g.Stdout, approved); err != nil {
-				return err
-			}
-		}
-		if approved.HasErrors() {
-			if c.JSON {
-				return c.report(g, &apply.Outcome{Plan: approved}, errors.New("the plan has errors"))
-			}
-			return &ExitError{Code: ExitFailure, Err: errors.New("the plan has errors (above); nothing was changed")}
-		}
-		if approved.Changes() == 0 {
-			if c.JSON {
-				return c.report(g, &apply.Outcome{Plan: approved, After: approved}, nil)
-			}
-			return nil
-		}
-		if !c.AutoApprove {
-			ok, err := confirm(g.Stdin, g.Stdout)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return &ExitError{Code: ExitFailure, Err: errors.New("apply cancelled: nothing was changed")}
-			}
-		}
-	} else if !c.JSON {
-		fmt.Fprintf(g.Stdout, "Applying the plan saved in %s (made %s, %d change(s)).\n\n",
-			c.PlanFile, approved.CreatedAt.Format(time.RFC3339), approved.Changes())
 	}
 
 	applier := &apply.Applier{
@@ -109,11 +78,80 @@ func (c *ApplyCmd) Run(g *Globals) error {
 		StepTimeout: c.StepTimeout,
 	}
 	defer applier.DBs.(*apply.Pool).Close()
+	waited := false
+	applier.Waiting = func(host, holder string, wait time.Duration) {
+		waited = true
+		if holder != "" {
+			holder = " (held" + holder + ")"
+		}
+		fmt.Fprintf(g.Stderr, "mmm: another mmm apply holds the cluster lock on %s%s; waiting up to %s for it (--lock-timeout)\n", host, holder, wait)
+	}
 	if !c.JSON {
 		applier.Progress = func(ev apply.Event) { printProgress(g.Stdout, ev) }
 	}
-	out, err := applier.Apply(ctx, approved)
-	return c.report(g, out, err)
+
+	// A wrong password or a dead host is reported as such before the lock.
+	live := s.inspect(ctx)
+	if down := apply.Unreachable(s.cluster, live); len(down) > 0 {
+		return nil, fmt.Errorf("%w:\n  %s", apply.ErrIncomplete, strings.Join(down, "\n  "))
+	}
+
+	if approved != nil {
+		// A saved plan is checked against the cluster under the lock, and
+		// refused when stale (Apply).
+		if !c.JSON {
+			fmt.Fprintf(g.Stdout, "Applying the plan saved in %s (made %s, %d change(s)).\n\n",
+				c.PlanFile, approved.CreatedAt.Format(time.RFC3339), approved.Changes())
+		}
+		return applier.Apply(ctx, approved)
+	}
+
+	// Plan under the cluster lock: an apply queued behind another one plans
+	// from what that one left, so it never fails because it converged the
+	// cluster meanwhile; it finds less, or nothing, to do.
+	lock, err := applier.LockCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	applier.Lock = lock
+	if waited {
+		if !c.JSON {
+			fmt.Fprintln(g.Stdout, "Got the cluster lock; planning again from the cluster as the other apply left it.")
+		}
+		live = s.inspect(ctx)
+		if down := apply.Unreachable(s.cluster, live); len(down) > 0 {
+			return nil, fmt.Errorf("%w:\n  %s", apply.ErrIncomplete, strings.Join(down, "\n  "))
+		}
+	}
+	approved = s.diff(live, opts)
+	if !c.JSON {
+		if err := plan.Render(g.Stdout, approved); err != nil {
+			return nil, err
+		}
+	}
+	if approved.HasErrors() {
+		if c.JSON {
+			return &apply.Outcome{Plan: approved}, errors.New("the plan has errors (see problems); nothing was changed")
+		}
+		return nil, errors.New("the plan has errors (above); nothing was changed")
+	}
+	if approved.Changes() == 0 {
+		return &apply.Outcome{Plan: approved, After: approved}, nil
+	}
+	if !c.AutoApprove {
+		ok, answered, err := confirm(g.Stdin, g.Stdout)
+		if err != nil {
+			return nil, err
+		}
+		if !answered {
+			return nil, errors.New("apply cancelled: no answer to the prompt (stdin is closed or not a terminal); pass --auto-approve to apply without asking; nothing was changed")
+		}
+		if !ok {
+			return nil, errors.New("apply cancelled: only 'yes' approves; nothing was changed")
+		}
+	}
+	return applier.Apply(ctx, approved)
 }
 
 func loadPlanFile(path string) (*plan.Plan, error) {
@@ -129,15 +167,20 @@ func loadPlanFile(path string) (*plan.Plan, error) {
 	return p, nil
 }
 
-// confirm asks for a literal "yes", as Terraform does.
-func confirm(in io.Reader, out io.Writer) (bool, error) {
+// confirm asks for a literal "yes", as Terraform does. answered is false
+// when stdin ended before any answer (no terminal: cron, CI, config
+// management without --auto-approve).
+func confirm(in io.Reader, out io.Writer) (ok, answered bool, err error) {
 	fmt.Fprint(out, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("read answer: %w", err)
+		return false, false, fmt.Errorf("read answer: %w", err)
 	}
 	fmt.Fprintln(out)
-	return strings.TrimSpace(line) == "yes", nil
+	if err != nil && line == "" {
+		return false, false, nil
+	}
+	return strings.TrimSpace(line) == "yes", true, nil
 }
 
 func printProgress(w io.Writer, ev apply.Event) {
@@ -262,6 +305,10 @@ func (c *ApplyCmd) report(g *Globals, out *apply.Outcome, applyErr error) error 
 		}
 	}
 	if applyErr != nil {
+		var ee *ExitError
+		if errors.As(applyErr, &ee) {
+			return applyErr // said already (the topology's diagnostics)
+		}
 		return &ExitError{Code: ExitFailure, Err: applyErr}
 	}
 	return nil

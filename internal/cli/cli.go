@@ -43,6 +43,7 @@ type Globals struct {
 	Config   string            `help:"Topology file or directory of .hcl files." env:"MMM_CONFIG" default:"." type:"path" short:"c"`
 	Var      map[string]string `help:"Set a variable (NAME=VALUE); also MMM_VAR_NAME in the environment." placeholder:"NAME=VALUE"`
 	LogLevel string            `help:"Log level: debug, info, warn, error." env:"MMM_LOG_LEVEL" default:"info" enum:"debug,info,warn,error"`
+	EnvFile  string            `help:"Read env() and MMM_VAR_NAME values from this KEY=VALUE file (mode 0600) before the environment." env:"MMM_ENV_FILE" type:"path" placeholder:"FILE"`
 
 	Stdout  io.Writer    `kong:"-"`
 	Stderr  io.Writer    `kong:"-"`
@@ -69,8 +70,8 @@ type CLI struct {
 	SetOffline SetOfflineCmd `cmd:"" name:"set-offline" help:"Set a host ADMIN_OFFLINE: it gives up its roles."`
 	MoveRole   MoveRoleCmd   `cmd:"" name:"move-role" help:"Move an exclusive role (the writer) to a host: a planned switchover."`
 	Mode       ModeCmd       `cmd:"" help:"Switch the watch between active, passive and manual."`
-}
 	Simulate   SimulateCmd   `cmd:"" help:"Say what the watch would do now if hosts failed (changes nothing)."`
+}
 
 // Main runs the command line and returns the exit code.
 func Main(args []string, version string) int {
@@ -93,12 +94,16 @@ func Run(args []string, version string, stdin io.Reader, stdout, stderr io.Write
 		fmt.Fprintln(stderr, "mmm:", err)
 		return ExitFailure
 	}
+	if len(args) == 0 {
+		// Bare mmm: the help, not kong's "expected one of ...".
+		args = []string{"--help"}
+	}
 	kctx, err := parser.Parse(args)
 	if exitCode >= 0 { // --help and friends
 		return exitCode
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "mmm:", err)
+		fmt.Fprintf(stderr, "mmm: %v (mmm --help lists the commands and flags)\n", err)
 		return ExitFailure
 	}
 	c.Globals.Stdout, c.Globals.Stderr, c.Globals.Stdin = stdout, stderr, stdin

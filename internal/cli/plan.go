@@ -2,9 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/mysql-mmm/mmm/internal/topology"
 
 	"github.com/mysql-mmm/mmm/apply"
 	"github.com/mysql-mmm/mmm/plan"
@@ -21,6 +26,21 @@ type PlanCmd struct {
 }
 
 func (c *PlanCmd) Run(g *Globals) error {
+	err := c.run(g)
+	if err == nil || !c.JSON {
+		return err
+	}
+	if _, printed := err.(*ExitError); printed {
+		return err // planExit: the plan is printed, only the exit code is left
+	}
+	// An error before there was a plan: still one JSON document, with it.
+	if werr := writeJSONError(g.Stdout, err); werr != nil {
+		return werr
+	}
+	return &ExitError{Code: ExitFailure}
+}
+
+func (c *PlanCmd) run(g *Globals) error {
 	s, err := newSession(g, c.ClusterFlags)
 	if err != nil {
 		return err
@@ -31,6 +51,8 @@ func (c *PlanCmd) Run(g *Globals) error {
 	ctx := context.Background()
 	live := s.inspect(ctx)
 	p := s.diff(live, plan.Options{MoveWriterTo: c.MoveWriterTo, AllowUnsafe: c.AllowUnsafe})
+	incomplete := len(apply.Unreachable(s.cluster, live)) > 0
+	unseenAreErrors(p, live)
 
 	if c.JSON {
 		err = plan.WriteJSON(g.Stdout, p)
@@ -45,10 +67,73 @@ func (c *PlanCmd) Run(g *Globals) error {
 			return err
 		}
 		if !c.JSON {
-			fmt.Fprintf(g.Stdout, "\nSaved the plan to %s. To carry it out: mmm apply %s\n", c.Out, c.Out)
+			fmt.Fprintf(g.Stdout, "\nSaved the plan to %s. To carry it out: mmm apply --config %s %s\n",
+				c.Out, shellQuote(g.Config), shellQuote(absPath(c.Out)))
 		}
 	}
-	return planExit(p, len(apply.Unreachable(s.cluster, live)) > 0, c.DetailedExitcode)
+	return planExit(p, incomplete, c.DetailedExitcode)
+}
+
+// unseenAreErrors makes the plan's warnings about hosts (or agents) it could
+// not see errors: such a plan exits 1 and apply refuses it, so calling them
+// warnings would contradict the exit code. The unreachable host's own
+// problem carries the inspection's error, which names the host and address
+// already: it becomes the summary, so that the cause is said once. The plan
+// package keeps them warnings: the watch plans around a dead host.
+func unseenAreErrors(p *plan.Plan, live *topology.Live) {
+	unseen := map[string]string{}
+	for name, lh := range live.Hosts {
+		if !lh.Reachable {
+			unseen[name] = lh.Error
+		}
+	}
+	for name, la := range live.Agents {
+		if !la.Reachable {
+			if _, ok := unseen[name]; !ok {
+				unseen[name] = ""
+			}
+		}
+	}
+	for i := range p.Problems {
+		pr := &p.Problems[i]
+		cause, ok := unseen[pr.Host]
+		if !ok || pr.Severity != plan.SeverityWarning {
+			continue
+		}
+		pr.Severity = plan.SeverityError
+		if cause != "" && strings.HasSuffix(pr.Summary, ": "+cause) {
+			pr.Summary = cause
+		}
+	}
+}
+
+// writeJSONError prints an error as the one JSON document of plan --json
+// (docs/plan-json.md: "error" is set and there are no steps).
+func writeJSONError(w io.Writer, err error) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(struct {
+		FormatVersion int         `json:"format_version"`
+		Error         string      `json:"error"`
+		Steps         []plan.Step `json:"steps"`
+	}{plan.FormatVersion, err.Error(), []plan.Step{}})
+}
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it, so that a hint
+// can be pasted as is.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:@,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // planExit maps a plan to the exit code contract: 1 when the plan has errors
