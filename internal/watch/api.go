@@ -101,6 +101,7 @@ func (w *Watch) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/move-role", command(func(ctx context.Context, c Command) (string, error) {
 		return fmt.Sprintf("OK: Role '%s' has been moved to '%s'.", c.Role, c.Host), w.MoveRole(ctx, c.Role, c.Host, c.Force)
 	}))
+	w.mountUI(mux, auth) // the status page: GET /, /v1/view, /v1/events/stream (ui.go)
 	mux.HandleFunc("POST /v1/mode", command(func(ctx context.Context, c Command) (string, error) {
 		m, err := ParseMode(c.Mode)
 		if err != nil {
