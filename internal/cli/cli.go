@@ -71,6 +71,7 @@ type CLI struct {
 	MoveRole   MoveRoleCmd   `cmd:"" name:"move-role" help:"Move an exclusive role (the writer) to a host: a planned switchover."`
 	Mode       ModeCmd       `cmd:"" help:"Switch the watch between active, passive and manual."`
 	Simulate   SimulateCmd   `cmd:"" help:"Say what the watch would do now if hosts failed (changes nothing)."`
+	Drill      DrillCmd      `cmd:"" help:"Rehearse switchovers under a write load and measure them (writes blocked, rows lost)."`
 }
 
 // Main runs the command line and returns the exit code.
