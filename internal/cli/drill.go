@@ -148,8 +148,8 @@ func (c *DrillCmd) applyMove(ctx context.Context, s *session, to string) error {
 	defer pool.Close()
 	a := &apply.Applier{
 		Cluster: s.cluster, Inspect: s.inspect,
-		Diff:   func(l *topology.Live) *plan.Plan { return s.diff(l, opts) },
-		DBs:    pool, Agents: agentsOrNil(s.agents()), AllowUnsafe: true,
+		Diff: func(l *topology.Live) *plan.Plan { return s.diff(l, opts) },
+		DBs:  pool, Agents: agentsOrNil(s.agents()), AllowUnsafe: true,
 		LockWait: time.Minute, StepTimeout: c.StepTimeout,
 	}
 	_, err := a.Apply(ctx, a.Diff(a.Inspect(ctx)))
