@@ -716,38 +716,17 @@ func envPart(s string) string {
 // change, and is listed. Accounts whose password variable is not set are
 // compared without their password.
 func (d *discovery) checkPlan(ctx context.Context, f *File) {
-	dir, err := os.MkdirTemp("", "mmm-import-")
-	if err != nil {
-		d.note("plan", Problem, "cannot check the file against the servers: %v", err)
-		return
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "mmm.hcl")
-	if err := os.WriteFile(path, Render(f), 0o600); err != nil {
-		d.note("plan", Problem, "cannot check the file against the servers: %v", err)
-		return
-	}
 	lookup := d.opts.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	loader := schema.NewLoader(schema.Options{LookupEnv: func(name string) (string, bool) {
+	c, findings := Load(Render(f), func(name string) (string, bool) {
 		if name == EnvAdminPassword {
 			return d.opts.AdminPassword, true
 		}
 		return lookup(name)
-	}})
-	c, diags := loader.Load(path)
-	for _, diag := range diags {
-		if strings.Contains(diag.Detail, "not set") || strings.Contains(diag.Summary, "not set") {
-			continue // the variables to set are listed anyway
-		}
-		sev := Info
-		if diag.Severity == hcl.DiagError {
-			sev = Problem
-		}
-		d.note("validate", sev, "%s: %s", diag.Summary, diag.Detail)
-	}
+	})
+	d.findings = append(d.findings, findings...)
 	if c == nil {
 		return
 	}
@@ -771,4 +750,40 @@ func (d *discovery) checkPlan(ctx context.Context, f *File) {
 	if len(p.Steps) == 0 {
 		d.note("plan", Info, "no changes: mmm plan on this file finds the cluster as it declares it")
 	}
+}
+
+// Load checks a generated file as `mmm validate` does and returns the
+// cluster it declares (nil when it has errors) with its diagnostics as
+// findings. lookup reads env(); a variable it does not know is not an error
+// here (the report lists the variables to set).
+func Load(src []byte, lookup func(string) (string, bool)) (*topology.Cluster, Findings) {
+	dir, err := os.MkdirTemp("", "mmm-import-")
+	if err != nil {
+		return nil, Findings{{Key: "validate", Severity: Problem, Message: fmt.Sprintf("cannot check the generated file: %v", err)}}
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "mmm.hcl")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		return nil, Findings{{Key: "validate", Severity: Problem, Message: fmt.Sprintf("cannot check the generated file: %v", err)}}
+	}
+	if lookup == nil {
+		lookup = func(string) (string, bool) { return "", false }
+	}
+	c, diags := schema.NewLoader(schema.Options{LookupEnv: lookup}).Load(path)
+	var out Findings
+	for _, diag := range diags {
+		if diag.Severity == hcl.DiagWarning && strings.Contains(diag.Detail+diag.Summary, "not set") {
+			continue // the variables to set are listed anyway
+		}
+		sev := Info
+		if diag.Severity == hcl.DiagError {
+			sev = Problem
+		}
+		at := ""
+		if diag.Subject != nil {
+			at = fmt.Sprintf(" (line %d of the output)", diag.Subject.Start.Line)
+		}
+		out = append(out, Finding{Key: "validate", Severity: sev, Message: diag.Summary + at + ": " + diag.Detail})
+	}
+	return c, out
 }
