@@ -72,6 +72,7 @@ type CLI struct {
 	Mode       ModeCmd       `cmd:"" help:"Switch the watch between active, passive and manual."`
 	Simulate   SimulateCmd   `cmd:"" help:"Say what the watch would do now if hosts failed (changes nothing)."`
 	Drill      DrillCmd      `cmd:"" help:"Rehearse switchovers under a write load and measure them (writes blocked, rows lost)."`
+	Import     ImportCmd     `cmd:"" help:"Write a topology file for an existing cluster: from MySQL-MMM 2 configuration or from the running servers."`
 }
 
 // Main runs the command line and returns the exit code.
