@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,7 +84,10 @@ type MoveReport struct {
 	RowsChecked int     `json:"rows_checked"`
 	RowsLost    int     `json:"rows_lost"`
 	Lost        []int64 `json:"lost,omitempty"` // the first lost ones
-	Error       string  `json:"error,omitempty"`
+	// LoadError is the last error a write got during the move (what a
+	// client saw while it was blocked).
+	LoadError string `json:"load_error,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Report is the whole drill.
@@ -107,6 +111,15 @@ type Duration time.Duration
 
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return []byte(fmt.Sprintf("%.3f", time.Duration(d).Seconds())), nil
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("duration in seconds: %w", err)
+	}
+	*d = Duration(time.Duration(secs * float64(time.Second)))
+	return nil
 }
 
 func (d Duration) String() string { return round(time.Duration(d)).String() }
@@ -297,6 +310,9 @@ func (o Options) move(ctx context.Context, ld *load, cur *currentWriter, round i
 	}
 	m.WriteBlocked = Duration(ld.longestGap(start, end))
 	m.Writes = ld.countBetween(start, end)
+	if err := ld.errSince(start); err != nil {
+		m.LoadError = err.Error()
+	}
 
 	follow, err := waitFollow(ctx, c, to, o.Timeouts, o.FollowTimeout)
 	m.Follow = Duration(follow.Sub(start))
@@ -495,6 +511,7 @@ type load struct {
 	acked  []int64
 	ackAt  []time.Time
 	err    error
+	errAt  time.Time
 	stopCh chan struct{}
 	done   chan struct{}
 }
@@ -576,7 +593,17 @@ func openLoad(c *topology.Cluster, target, writer, password string) (*sql.DB, er
 	return db, nil
 }
 
-func (ld *load) setErr(err error) { ld.mu.Lock(); ld.err = err; ld.mu.Unlock() }
+func (ld *load) setErr(err error) { ld.mu.Lock(); ld.err, ld.errAt = err, time.Now(); ld.mu.Unlock() }
+
+// errSince is the last error a write got after t (nil: none).
+func (ld *load) errSince(t time.Time) error {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	if ld.errAt.Before(t) {
+		return nil
+	}
+	return ld.err
+}
 
 func (ld *load) count() int { ld.mu.Lock(); defer ld.mu.Unlock(); return len(ld.acked) }
 
