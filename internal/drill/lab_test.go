@@ -408,4 +408,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-

@@ -55,7 +55,7 @@ type SimInput struct {
 	// active one). Only an active watch fails over.
 	Mode   Mode
 	Faults map[string]SimFault
-	Now              time.Time
+	Now    time.Time
 }
 
 // SimCandidate is one host weighed for promotion.
