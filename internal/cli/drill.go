@@ -160,13 +160,13 @@ func (c *DrillCmd) applyMove(ctx context.Context, s *session, to string) error {
 func renderDrill(w io.Writer, r *drill.Report) {
 	fmt.Fprintf(w, "\nDrill of cluster %s: writer %s, standby %s, via %s; load through %s.\n\n", r.Cluster, r.Writer, r.Standby, r.Via, r.Target)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MOVE\tROUND\tFROM -> TO\tTOOK\tWRITES BLOCKED\tREPLICAS FOLLOW\tROWS CHECKED\tROWS LOST\t")
+	fmt.Fprintln(tw, "MOVE\tROUND\tFROM -> TO\tTOOK\tWRITES BLOCKED\tREPLICAS FOLLOW\tROWS CHECKED\tROWS LOST")
 	for i, m := range r.Moves {
 		lost := fmt.Sprint(m.RowsLost)
 		if m.Error != "" {
 			lost += "  ERROR: " + m.Error
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s -> %s\t%s\t%s\t%s\t%d\t%s\t\n", i+1, m.Round, m.From, m.To, m.Took, m.WriteBlocked, m.Follow, m.RowsChecked, lost)
+		fmt.Fprintf(tw, "%d\t%d\t%s -> %s\t%s\t%s\t%s\t%d\t%s\n", i+1, m.Round, m.From, m.To, m.Took, m.WriteBlocked, m.Follow, m.RowsChecked, lost)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\n%d writes acknowledged, %d lost. The writer is %s", r.Acked, r.RowsLost, r.FinalWriter)
