@@ -81,6 +81,7 @@ type ImportLiveCmd struct {
 	Name       string   `help:"The cluster's name." default:"mmm"`
 	Interface  string   `help:"The network interface the hosts' VIPs go on." default:"eth0"`
 	MaxServers int      `help:"Stop discovering after this many servers." default:"64"`
+	NoAgent    bool     `help:"Leave out the agent block: mmm then manages MySQL only and leaves the VIPs alone (a first plan while MySQL-MMM's agents still hold them)." name:"no-agent"`
 }
 
 // Help is kong's long help.
@@ -108,7 +109,8 @@ MMM_ADMIN_PASSWORD. Virtual IPs are not visible in SQL: name them.
 
 Examples:
   MMM_ADMIN_PASSWORD=… mmm import live --address 192.168.2.206 --writer-vip 192.168.2.201 --out mmm.hcl
-  mmm import live --env-file /etc/mmm/env --address db3:3307 --writer-vip 10.0.0.100 --reader-vips 10.0.0.101,10.0.0.102`
+  mmm import live --env-file /etc/mmm/env --address db3:3307 --writer-vip 10.0.0.100 --reader-vips 10.0.0.101,10.0.0.102
+  mmm import live --address 10.0.0.11 --writer-vip 10.0.0.100 --no-agent --out mmm.hcl && mmm plan --config mmm.hcl`
 }
 
 func (c *ImportLiveCmd) Run(g *Globals) error {
@@ -123,7 +125,7 @@ func (c *ImportLiveCmd) Run(g *Globals) error {
 	f, findings, err := importer.FromLive(context.Background(), importer.LiveOptions{
 		Address: c.Address, AdminUser: c.AdminUser, AdminPassword: password,
 		Cluster: c.Name, Interface: c.Interface, WriterVIP: c.WriterVIP, ReaderVIPs: c.ReaderVIPs,
-		Timeouts: c.timeouts(), MaxServers: c.MaxServers, Logger: g.Logger, LookupEnv: lookup,
+		NoAgent: c.NoAgent, Timeouts: c.timeouts(), MaxServers: c.MaxServers, Logger: g.Logger, LookupEnv: lookup,
 	})
 	for _, fd := range findings {
 		g.Logger.Debug("import", "finding", fd.String())

@@ -40,7 +40,11 @@ type LiveOptions struct {
 	// has one); ReaderVIPs the reader role's (optional).
 	WriterVIP  string
 	ReaderVIPs []string
-	Timeouts   conn.Timeouts
+	// NoAgent leaves the agent block out: mmm then manages MySQL only and
+	// leaves the addresses alone (a first plan while MMM 2's agents still
+	// hold the VIPs).
+	NoAgent  bool
+	Timeouts conn.Timeouts
 	// MaxServers bounds the discovery (default 64).
 	MaxServers int
 	Logger     *slog.Logger
@@ -530,9 +534,13 @@ func (d *discovery) file(ctx context.Context) (*File, error) {
 		}
 		f.Roles = append(f.Roles, Role{Name: "reader", Mode: "balanced", Hosts: readers, IPs: d.opts.ReaderVIPs})
 	}
-	f.Agent = &Agent{TokenEnv: f.addEnv(EnvAgentToken, "a shared secret of your choice: the token mmm's agents accept")}
+	if d.opts.NoAgent {
+		d.note("agents", Info, "no agent block (--no-agent): mmm manages MySQL only and leaves the VIPs where they are; add an agent block and run `mmm agent --host NAME` on every host to let mmm move them")
+	} else {
+		f.Agent = &Agent{TokenEnv: f.addEnv(EnvAgentToken, "a shared secret of your choice: the token mmm's agents accept")}
+		d.note("agents", Info, "VIPs are placed by mmm's agents: run `mmm agent --host NAME` on every host (examples/systemd); until every agent answers, mmm plan reports them and apply changes nothing")
+	}
 	f.Monitor = &Monitor{TokenEnv: f.addEnv(EnvMonitorToken, "a shared secret of your choice: the token of mmm watch's control API")}
-	d.note("agents", Info, "VIPs are placed by mmm's agents: run `mmm agent --host NAME` on every host (examples/systemd); until they answer, plan and apply leave the VIPs alone")
 	return f, nil
 }
 
