@@ -1,5 +1,6 @@
 # mmm — build, test and demo. `make demo` and `make test` install what is missing
-# (mariadb-server, mariadb-client, mariadb-backup, iproute2) with apt-get; run them as root.
+# (mariadb-server, mariadb-client, mariadb-backup, iproute2, ansible-core, puppet)
+# with apt-get; run them as root.
 
 SHELL     := /bin/bash
 GO        ?= go
@@ -63,6 +64,8 @@ deps:
 	command -v mariadb >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
 	command -v mbstream >/dev/null 2>&1 || missing="$$missing mariadb-backup"; \
 	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$$missing iproute2"; \
+	command -v ansible-playbook >/dev/null 2>&1 || missing="$$missing ansible-core"; \
+	command -v puppet >/dev/null 2>&1 || missing="$$missing puppet"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then echo "missing:$$missing; run as root (or install them) to continue" >&2; exit 1; fi; \
 	echo "installing:$$missing"; \
