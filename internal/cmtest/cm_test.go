@@ -60,6 +60,8 @@ func toolEnv(home string, extra ...string) []string {
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=" + home,
 		"LANG=C.UTF-8",
+		// No __pycache__ next to the test's callback plugin.
+		"PYTHONDONTWRITEBYTECODE=1",
 	}, extra...)
 }
 
