@@ -18,10 +18,11 @@ import (
 // failed, on the watch's own decision code, changing nothing.
 type SimulateCmd struct {
 	ClusterFlags
-	Fail []string `help:"Imagine HOST's database server dies (kill -9, crash); its host and agent stay up. Repeatable." placeholder:"HOST"`
-	Lose []string `help:"Imagine the whole HOST goes silent (power, network): its server and its agent. Repeatable." placeholder:"HOST"`
-	Cut  []string `help:"Imagine the monitor alone loses HOST; the other hosts still reach it. Repeatable." placeholder:"HOST"`
-	JSON bool     `help:"Print the answer as JSON (the plan as in 'mmm plan --json')." name:"json"`
+	Fail   []string `help:"Imagine HOST's database server dies (kill -9, crash); its host and agent stay up. Repeatable." placeholder:"HOST"`
+	Freeze []string `help:"Imagine HOST's database server hangs: it accepts connections but never answers; its host and agent stay up. Repeatable." placeholder:"HOST"`
+	Lose   []string `help:"Imagine the whole HOST goes silent (power, network): its server and its agent. Repeatable." placeholder:"HOST"`
+	Cut    []string `help:"Imagine the monitor alone loses HOST; the other hosts still reach it. Repeatable." placeholder:"HOST"`
+	JSON   bool     `help:"Print the answer as JSON (the plan as in 'mmm plan --json')." name:"json"`
 }
 
 // Help is kong's long help.
@@ -38,14 +39,15 @@ roles moving off a failed host), 1 it could not tell.
 
 Examples:
   mmm simulate --fail master1            # the writer's server is killed
+  mmm simulate --freeze master1          # the writer's server hangs
   mmm simulate --lose master1            # the writer's whole host is lost
   mmm simulate --cut master1             # only the monitor loses the writer
   mmm simulate --fail master1 --fail master2 --json`
 }
 
 func (c *SimulateCmd) Validate() error {
-	if len(c.Fail)+len(c.Lose)+len(c.Cut) == 0 {
-		return errors.New("name at least one host with --fail, --lose or --cut")
+	if len(c.Fail)+len(c.Freeze)+len(c.Lose)+len(c.Cut) == 0 {
+		return errors.New("name at least one host with --fail, --freeze, --lose or --cut")
 	}
 	return nil
 }
@@ -59,7 +61,7 @@ func (c *SimulateCmd) Run(g *Globals) error {
 	for _, set := range []struct {
 		hosts []string
 		fault watch.SimFault
-	}{{c.Fail, watch.SimCrash}, {c.Lose, watch.SimHostLost}, {c.Cut, watch.SimCut}} {
+	}{{c.Fail, watch.SimCrash}, {c.Freeze, watch.SimFrozen}, {c.Lose, watch.SimHostLost}, {c.Cut, watch.SimCut}} {
 		for _, h := range set.hosts {
 			if s.cluster.Host(h) == nil {
 				return fmt.Errorf("host %q is not declared in %s", h, g.Config)
@@ -228,6 +230,8 @@ func describeFault(f watch.SimFault) string {
 	switch f {
 	case watch.SimCrash:
 		return "its server dies (kill -9), the host and its agent stay"
+	case watch.SimFrozen:
+		return "its server hangs (accepts connections, never answers), the host and its agent stay"
 	case watch.SimHostLost:
 		return "the whole host goes silent (server and agent)"
 	case watch.SimCut:

@@ -217,6 +217,20 @@ func TestDrillAndSimulateLab(t *testing.T) {
 			t.Fatalf("simulate --cut master1: exit %d, failover %v (%v)\n%s\n%s", code, cut.Failover, err, out, errOut)
 		}
 		t.Logf("simulate --cut master1: %s: %s", cut.Verdict, cut.Why)
+		for _, tc := range []struct {
+			flag string
+			kind watch.FaultKind
+		}{{"--freeze", watch.FaultFrozen}, {"--lose", watch.FaultHostLost}} {
+			out, errOut, code := e.mmm("simulate", tc.flag, "master1", "--json")
+			var s struct {
+				watch.Simulation
+				Source string `json:"source"`
+			}
+			if err := json.Unmarshal([]byte(out), &s); err != nil || code != 2 || !s.Failover || s.Kind != tc.kind || s.Candidate != "master2" {
+				t.Fatalf("simulate %s master1: exit %d, failover %v, kind %s, candidate %q (%v)\n%s\n%s", tc.flag, code, s.Failover, s.Kind, s.Candidate, err, out, errOut)
+			}
+			t.Logf("simulate %s master1: %s; fence: %s", tc.flag, s.Why, s.Fence)
+		}
 
 		text, _, code := e.mmm("simulate", "--fail", "master1")
 		if code != 2 {

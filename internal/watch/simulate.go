@@ -34,6 +34,9 @@ const (
 	// SimCut: the monitor alone loses the host; the other hosts still reach
 	// it.
 	SimCut SimFault = "cut"
+	// SimFrozen: the host's server hangs: its port accepts connections but
+	// it never greets (SIGSTOP, a stuck disk); the host and its agent stay.
+	SimFrozen SimFault = "frozen"
 )
 
 // SimInput is the simulation's input: the cluster as read now and the
@@ -319,6 +322,14 @@ func simFacts(w *Watch, c *topology.Cluster, in SimInput, before *topology.Live,
 			f.Agent = &agent.Status{Server: &agent.ServerHealth{State: agent.ProbeRefused, Detail: "connection refused (simulated crash)"}}
 			f.AgentOKAt = now
 		}
+	case SimFrozen:
+		f.Server = ServerFact{State: agent.ProbeFrozen, Detail: "connected, no greeting (simulated freeze)", At: now}
+		f.ServerOKAt, f.LiveOKAt = silentSince, silentSince
+		if agentWasUp {
+			// Its agent has found it silent for the frozen period already.
+			f.Agent = &agent.Status{Server: &agent.ServerHealth{State: agent.ProbeFrozen, Detail: "connected, no greeting (simulated freeze)", Since: agent.Duration(2 * period)}}
+			f.AgentOKAt = now
+		}
 	case SimHostLost, SimCut:
 		f.Server = ServerFact{State: agent.ProbeTimeout, Detail: "no answer (simulated)", At: now}
 		f.ServerOKAt, f.LiveOKAt = silentSince, silentSince
@@ -343,6 +354,11 @@ func simFacts(w *Watch, c *topology.Cluster, in SimInput, before *topology.Live,
 			}
 		case SimHostLost:
 			wf.Server, wf.Agent = agent.ProbeTimeout, agent.ProbeTimeout
+		case SimFrozen:
+			wf.Server, wf.Agent = agent.ProbeFrozen, agent.ProbeTimeout
+			if agentWasUp {
+				wf.Agent = agent.ProbeOK
+			}
 		case SimCut:
 			wf.Server, wf.Agent = agent.ProbeOK, agent.ProbeTimeout
 			if agentWasUp {
@@ -373,6 +389,15 @@ func fenceOutlook(w *Watch, c *topology.Cluster, before *topology.Live, old stri
 			what = "drops " + strings.Join(vips, ", ") + "; " + what
 		}
 		return "its agent fences it now (" + what + ")", nil
+	case agentWasUp && fault == SimFrozen:
+		how := "read_only tried for 300 ms, then SIGKILL of the server"
+		if c.Agent.Fence == topology.FenceReadOnly {
+			how = "read_only tried; agent.fence = \"read_only\" never kills, so a server that stays frozen leaves the fence incomplete and the watch waits for the lease instead"
+		}
+		if len(vips) > 0 {
+			how = "drops " + strings.Join(vips, ", ") + "; " + how
+		}
+		return "its agent fences it now (" + how + ")", nil
 	case agentWasUp:
 		lease := w.lease()
 		return fmt.Sprintf("its lease runs out: the watch waits until every grant sent to it ended (at most %s after its last renewal); its agent fences the host at lease end", lease+leaseMargin(lease)), nil
@@ -461,11 +486,13 @@ func faultedLive(c *topology.Cluster, before *topology.Live, faults map[string]S
 		cp := *lh
 		cp.Reachable, cp.Error = false, fmt.Sprintf("%s (simulated %s)", name, fault)
 		live.Hosts[name] = &cp
-		if fault != SimCrash && live.Agents != nil {
+		if (fault == SimHostLost || fault == SimCut) && live.Agents != nil {
 			live.Agents[name] = &topology.LiveAgent{Error: fmt.Sprintf("agent %s: no answer (simulated %s)", name, fault)}
 		}
-		if fault == SimCut {
-			continue // the others still reach it
+		if fault == SimCut || fault == SimFrozen {
+			// The others still reach it; a frozen server's replicas keep
+			// their connection until slave_net_timeout.
+			continue
 		}
 		h := c.Host(name)
 		for _, o := range c.Hosts {

@@ -69,6 +69,15 @@ func TestSimulate(t *testing.T) {
 			fence: "its agent fences it now (drops 10.0.0.100",
 			steps: []string{"master2:set_variable:read_only", "slave1:change_source:replica", "master2:assign_vip:10.0.0.100"},
 			vips:  []string{"10.0.0.100 master1->master2"}},
+		{name: "writer frozen: its agent confirms and fences (SIGKILL)", faults: map[string]SimFault{"master1": SimFrozen},
+			failover: true, verdict: WriterDead, kind: FaultFrozen, candidate: "master2", fence: "then SIGKILL",
+			steps: []string{"master2:stop_replica:replica", "master2:assign_vip:10.0.0.100"}},
+		{name: "writer frozen with its agent dead: a lost host after host_lost_after", faults: map[string]SimFault{"master1": SimFrozen},
+			change: func(c *topology.Cluster, live *topology.Live) {
+				live.Agents["master1"] = &topology.LiveAgent{Error: "connection refused"}
+				c.Monitor.FenceHook = []string{"/bin/true"}
+			},
+			failover: true, verdict: WriterDead, kind: FaultHostLost, candidate: "master2", fence: "fence_hook"},
 		{name: "writer host lost: its lease runs out", faults: map[string]SimFault{"master1": SimHostLost},
 			failover: true, verdict: WriterDead, kind: FaultHostLost, candidate: "master2", fence: "its lease runs out"},
 		{name: "monitor cut off from the writer: the witnesses see it, no failover", faults: map[string]SimFault{"master1": SimCut},
