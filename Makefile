@@ -40,6 +40,13 @@ bench: deps build
 	$(GO) run ./internal/bench -mmm $(BIN)
 	$(MAKE) bench-clone
 
+# What a running `mmm watch` costs (internal/bench/watch.go; docs/watch.md, "Cost"):
+# labs of 4, 8 and 16 hosts with agents, the watch 60s on each: CPU and
+# statements/s per host, connections/s, memory, round p50/p99. ~6 minutes.
+.PHONY: bench-watch
+bench-watch: deps build
+	$(GO) run ./internal/bench -watch -mmm $(BIN)
+
 # Fuzz the topology loader (its seed corpus also runs in make test). Short
 # minimisation keeps the workers fuzzing rather than shrinking big seeds.
 FUZZTIME ?= 10m

@@ -25,7 +25,7 @@ import (
 func (d *differ) users() {
 	for _, h := range d.c.Hosts {
 		lh := d.reachable(h)
-		if lh == nil {
+		if lh == nil || lh.AccountsUnread {
 			continue
 		}
 		for _, u := range d.c.Users {

@@ -33,6 +33,7 @@ const (
 	DefaultAutoSetOnline   = 60 * time.Second
 	DefaultFlapCount       = 3
 	DefaultFlapDuration    = time.Hour
+	DefaultReconcilePeriod = 5 * time.Second
 	DefaultStateFile       = "/var/lib/mmm/watch.state"
 	DefaultCheckTimeout    = 2 * time.Second
 	DefaultMaxBacklog      = 60
@@ -371,6 +372,11 @@ func (b *builder) monitor(e *evaluator, s *monitorSpec) {
 	}
 	// 0 when unset: the watch derives its default from check_period.
 	m.HostLostAfter = e.duration(s.HostLostAfter, 0, false)
+	m.ReconcilePeriod = e.duration(s.Reconcile, DefaultReconcilePeriod, false)
+	if s.Reconcile != nil && m.ReconcilePeriod < m.CheckPeriod {
+		b.errorf(s.Reconcile.Expr.Range().Ptr(), "reconcile_period shorter than check_period",
+			"The watch compares the servers' settings with the file at most once a check period (%s); use at least that, or leave reconcile_period unset (%s).", m.CheckPeriod, DefaultReconcilePeriod)
+	}
 	ips, marks := e.strList(s.PingIPs)
 	for _, ip := range ips {
 		if net.ParseIP(ip) == nil {

@@ -48,7 +48,9 @@ all of them are reported in one run.
 	                 list, run with MMM_HOST and MMM_ADDRESS set to fence a
 	                 writer its agent cannot; exit 0 = fenced),
 	                 host_lost_after (> 0; unset: the watch derives it from
-	                 check_period)
+	                 check_period), reconcile_period ("5s", ≥ check_period:
+	                 how often the watch compares replication and read_only
+	                 with the file between the health rounds)
 	check "NAME"     ping, mysql, rep_threads and rep_backlog always run;
 	                 a block with their name tunes period (monitor.check_period),
 	                 trap_period (monitor.trap_period), timeout ("2s"),

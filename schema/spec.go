@@ -153,6 +153,7 @@ type monitorSpec struct {
 	PostFailover  *hcl.Attribute `hcl:"post_failover"`
 	FenceHook     *hcl.Attribute `hcl:"fence_hook"`
 	HostLostAfter *hcl.Attribute `hcl:"host_lost_after"`
+	Reconcile     *hcl.Attribute `hcl:"reconcile_period"`
 	DefRange      hcl.Range      `hcl:",def_range"`
 }
 

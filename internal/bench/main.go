@@ -11,6 +11,8 @@
 // included. The labs are generated from examples/lab/mmm.hcl by adding or
 // removing slaves, on 198.18.10.0/24 (2 hosts), 198.18.11.0/24 (4) and
 // 198.18.12.0/24 (8), with `mmm agent` on every host as on real data nodes.
+// With -watch it measures a running `mmm watch` instead (watch.go, `make
+// bench-watch`), on 4, 8 and 16 hosts (198.18.11, .12 and .17).
 // It needs what the lab needs: root and mariadbd. Ctrl-C tears the lab down.
 package main
 
@@ -38,14 +40,16 @@ import (
 )
 
 // The bench's labs: one /24 per size (README, "Lab").
-var subnets = map[int]string{2: "198.18.10", 4: "198.18.11", 8: "198.18.12"}
+var subnets = map[int]string{2: "198.18.10", 4: "198.18.11", 8: "198.18.12", 16: "198.18.17"}
 
 func main() {
 	mmm := flag.String("mmm", "bin/mmm", "the mmm binary to measure (make build)")
 	example := flag.String("config", "examples/lab/mmm.hcl", "the 4-host lab topology the bench's labs are made from")
 	planRuns := flag.Int("plan-runs", 10, "mmm plan runs per lab size and state")
 	applyRuns := flag.Int("apply-runs", 5, "fresh 4-host labs to time mmm apply on")
-	sizes := flag.String("sizes", "2,4,8", "lab sizes (hosts) for the plan timings: any of 2, 4, 8")
+	sizes := flag.String("sizes", "", "lab sizes (hosts): any of 2, 4, 8 for the plan timings (default all), 4, 8, 16 with -watch (default all)")
+	watchBench := flag.Bool("watch", false, "measure a running mmm watch instead (make bench-watch): CPU, statements and connections per host, memory, round time")
+	watchWindow := flag.Duration("watch-window", 60*time.Second, "how long the watch runs on each lab for -watch")
 	verbose := flag.Bool("v", false, "log the labs' progress")
 	flag.Parse()
 
@@ -60,7 +64,16 @@ func main() {
 	b, err := newBench(*mmm, *example)
 	if err == nil {
 		defer os.RemoveAll(b.dir)
-		err = b.run(ctx, *sizes, *planRuns, *applyRuns)
+		switch {
+		case *watchBench && *sizes == "":
+			err = b.runWatch(ctx, "4,8,16", *watchWindow)
+		case *watchBench:
+			err = b.runWatch(ctx, *sizes, *watchWindow)
+		case *sizes == "":
+			err = b.run(ctx, "2,4,8", *planRuns, *applyRuns)
+		default:
+			err = b.run(ctx, *sizes, *planRuns, *applyRuns)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -51,11 +51,21 @@ func (c *WatchCmd) Run(g *Globals) error {
 	}
 	pool := &apply.Pool{Cluster: s.cluster, Timeouts: s.flags.timeouts()}
 	defer pool.Close()
+	// The watch never reads accounts (mmm apply's business) nor hashes a
+	// password: docs/watch.md, "Cost".
+	readOpts := inspect.Options{Timeouts: s.flags.timeouts(), Logger: g.Logger, SkipAccounts: true}
 	cfg := watch.Config{
-		Cluster: s.cluster, Inspect: s.inspect, DBs: pool, Logger: g.Logger, StateFile: c.StateFile,
+		Cluster: s.cluster, DBs: pool, Logger: g.Logger, StateFile: c.StateFile,
 		InitialMode: watch.Mode(c.Mode),
-		InspectHost: func(ctx context.Context, host string) *topology.LiveHost {
-			return inspect.InspectHost(ctx, s.cluster, s.cluster.Host(host), inspect.Options{Timeouts: s.flags.timeouts(), Logger: g.Logger})
+		Inspect: func(ctx context.Context) *topology.Live {
+			live := inspect.Inspect(ctx, s.cluster, readOpts)
+			if ac := s.agents(); ac != nil {
+				inspect.Agents(ctx, s.cluster, ac, live, s.flags.ConnectTimeout+s.flags.QueryTimeout)
+			}
+			return live
+		},
+		NewReader: func(host string) watch.HostReader {
+			return inspect.NewReader(s.cluster, s.cluster.Host(host), readOpts)
 		},
 		// A failover's steps run on connections of their own: short connect
 		// timeouts (a host that just failed must not cost seconds), and

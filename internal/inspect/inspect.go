@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,9 @@ import (
 type Options struct {
 	Timeouts conn.Timeouts // zero fields: conn.DefaultTimeouts
 	Logger   *slog.Logger  // nil: slog.Default()
+	// SkipAccounts leaves the declared accounts unread (LiveHost.AccountsUnread):
+	// the watch never changes them, so it never reads them.
+	SkipAccounts bool
 }
 
 // Inspect reads every declared host. It always returns an entry per host;
@@ -45,7 +49,15 @@ func Inspect(ctx context.Context, c *topology.Cluster, opts Options) *topology.L
 	results := make([]*topology.LiveHost, len(c.Hosts))
 	var wg sync.WaitGroup
 	for i, h := range c.Hosts {
-		wg.Go(func() { results[i] = InspectHost(ctx, c, h, opts) })
+		wg.Go(func() {
+			r := NewReader(c, h, opts)
+			defer r.Close()
+			d := depthAccounts
+			if opts.SkipAccounts {
+				d = depthFull
+			}
+			results[i] = r.read(ctx, d)
+		})
 	}
 	wg.Wait()
 	for _, lh := range results {
@@ -54,29 +66,176 @@ func Inspect(ctx context.Context, c *topology.Cluster, opts Options) *topology.L
 	return live
 }
 
-// InspectHost reads one host.
+// InspectHost reads one host: everything plan reads, accounts included.
 func InspectHost(ctx context.Context, c *topology.Cluster, h *topology.Host, opts Options) *topology.LiveHost {
+	r := NewReader(c, h, opts)
+	defer r.Close()
+	return r.read(ctx, depthAccounts)
+}
+
+// depth is how much one read takes in.
+type depth int
+
+const (
+	depthHealth   depth = iota // variables, status, replication: what a round acts on
+	depthFull                  // + heartbeat and schemas: what the watch's reconcile diffs
+	depthAccounts              // + the declared accounts and their grants: what apply changes
+)
+
+// Reader reads one host again and again on one kept connection: the watch's
+// probe loop holds one per host. Health is the cheap read of every check
+// period (two statements); Full adds what only the watch's reconcile needs
+// (heartbeat, schemas). Neither reads accounts or hashes a password: the
+// watch never changes them, so it never looks (docs/watch.md, "Cost").
+//
+// A Reader is used by one goroutine at a time.
+type Reader struct {
+	c    *topology.Cluster
+	h    *topology.Host
+	opts Options
+	db   *sql.DB
+	// flavor is the server's as of the last read (nil: not known yet, so the
+	// next read asks with the statements that work on every flavor).
+	flavor *flavor.Flavor
+	// query is the one-statement read of variables and status for flavor.
+	query string
+	// From the last full read, carried into health reads.
+	schemas   []string
+	heartbeat float64
+}
+
+// NewReader returns a Reader of h; it connects on its first read.
+func NewReader(c *topology.Cluster, h *topology.Host, opts Options) *Reader {
 	opts.Timeouts = opts.Timeouts.WithDefaults()
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	lh := &topology.LiveHost{Name: h.Name, Address: h.Address, Port: h.Port}
+	return &Reader{c: c, h: h, opts: opts}
+}
+
+// Health reads what a round of the watch needs: variables (read_only, GTID
+// positions, semi-sync settings), uptime and semi-sync status in one
+// statement, and the replica status in a second. Schemas and the heartbeat
+// period are those of the last Full read. The first read of a Reader is a
+// full one.
+func (r *Reader) Health(ctx context.Context) *topology.LiveHost {
+	if r.flavor == nil {
+		return r.read(ctx, depthFull)
+	}
+	return r.read(ctx, depthHealth)
+}
+
+// Full reads everything plan reads except the accounts.
+func (r *Reader) Full(ctx context.Context) *topology.LiveHost { return r.read(ctx, depthFull) }
+
+// Close drops the kept connection.
+func (r *Reader) Close() {
+	if r.db != nil {
+		r.db.Close()
+		r.db = nil
+	}
+}
+
+func (r *Reader) read(ctx context.Context, d depth) *topology.LiveHost {
+	h := r.h
+	lh := &topology.LiveHost{Name: h.Name, Address: h.Address, Port: h.Port, AccountsUnread: d < depthAccounts}
 	if lh.Port == 0 {
 		lh.Port = 3306
 	}
 	start := time.Now()
-	err := inspectHost(ctx, c, h, opts.Timeouts, lh)
-	if err != nil {
+	if err := r.readInto(ctx, d, lh); err != nil {
+		// A connection that failed or timed out is never reused: the next
+		// read dials afresh (and learns the flavor again: a restart may have
+		// been an upgrade).
+		r.Close()
+		r.flavor, r.query = nil, ""
 		lh.Reachable = false
 		lh.Error = conn.WithOp("inspect", h, err).Error()
 		if me := (*mysql.MySQLError)(nil); errors.As(err, &me) {
 			lh.ErrorNumber = me.Number
 		}
-		opts.Logger.Debug("inspect failed", "host", h.Name, "addr", conn.Addr(h), "took", time.Since(start), "error", lh.Error)
+		r.opts.Logger.Debug("inspect failed", "host", h.Name, "addr", conn.Addr(h), "took", time.Since(start), "error", lh.Error)
 		return lh
 	}
-	opts.Logger.Debug("inspected", "host", h.Name, "addr", conn.Addr(h), "took", time.Since(start))
+	lh.Reachable = true
+	if d >= depthFull {
+		r.opts.Logger.Debug("inspected", "host", h.Name, "addr", conn.Addr(h), "took", time.Since(start))
+	}
 	return lh
+}
+
+func (r *Reader) readInto(ctx context.Context, d depth, lh *topology.LiveHost) error {
+	t := r.opts.Timeouts
+	if r.db == nil {
+		db, err := conn.Open(ctx, r.h, t)
+		if err != nil {
+			return err
+		}
+		r.db = db
+	}
+	q := querier{db: r.db, timeout: t.Query}
+
+	if r.flavor != nil && r.query == "" {
+		r.query = variablesAndStatusQuery(*r.flavor)
+	}
+	vars, status, err := readVariablesAndStatus(ctx, q, r.query)
+	if err != nil {
+		return err
+	}
+	lh.Version = vars["version"]
+	f, err := flavor.Parse(lh.Version)
+	if err != nil {
+		return err
+	}
+	if r.flavor == nil || *r.flavor != f {
+		r.flavor, r.query = &f, ""
+	}
+	fillVariables(f, vars, lh)
+	lh.Uptime = int64(atoi(status["uptime"]))
+	if lh.SemiSyncMasterEnabled {
+		lh.SemiSyncSourceActive = semiSyncSourceActive(status)
+	}
+
+	rows, err := q.rows(ctx, f.ShowReplicaStatus())
+	if err != nil {
+		return fmt.Errorf("read replica status: %w", err)
+	}
+	if len(rows) > 0 {
+		if lh.Replica, err = flavor.ParseReplicaStatus(f, rows[0]); err != nil {
+			return err
+		}
+	}
+
+	if d == depthHealth {
+		if lh.Replica != nil {
+			lh.Replica.HeartbeatPeriod = r.heartbeat
+		}
+		lh.UserSchemas = slices.Clone(r.schemas)
+		return nil
+	}
+	r.heartbeat = 0
+	if lh.Replica != nil {
+		r.heartbeat = readHeartbeat(ctx, q, f)
+		lh.Replica.HeartbeatPeriod = r.heartbeat
+	}
+	schemas, err := q.column(ctx, "SHOW DATABASES")
+	if err != nil {
+		return fmt.Errorf("list databases: %w", err)
+	}
+	for _, s := range schemas {
+		if !topology.IsServerSchema(s) {
+			lh.UserSchemas = append(lh.UserSchemas, s)
+		}
+	}
+	sort.Strings(lh.UserSchemas)
+	r.schemas = slices.Clone(lh.UserSchemas)
+
+	if d == depthAccounts {
+		if lh.Users, err = readUsers(ctx, q, f, r.c, r.h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // querier runs one statement at a time on a host, each under the query timeout.
@@ -117,6 +276,26 @@ func (q querier) rows(ctx context.Context, query string) ([]map[string]sql.NullS
 	return out, rs.Err()
 }
 
+// pairs runs a query of two columns (a name and a value) and hands each
+// row to fn, the name in lower case.
+func (q querier) pairs(ctx context.Context, query string, fn func(name, value string)) error {
+	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+	defer cancel()
+	rs, err := q.db.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var name, value sql.NullString
+		if err := rs.Scan(&name, &value); err != nil {
+			return err
+		}
+		fn(strings.ToLower(name.String), value.String)
+	}
+	return rs.Err()
+}
+
 // column returns one column of every row, in order.
 func (q querier) column(ctx context.Context, query string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.timeout)
@@ -137,88 +316,64 @@ func (q querier) column(ctx context.Context, query string) ([]string, error) {
 	return out, rs.Err()
 }
 
-func inspectHost(ctx context.Context, c *topology.Cluster, h *topology.Host, t conn.Timeouts, lh *topology.LiveHost) error {
-	db, err := conn.Open(ctx, h, t)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	q := querier{db: db, timeout: t.Query}
+// statusNames are the status counters a read takes (lower case): Uptime
+// tells a restarted server from one that was merely unreachable; the
+// semi-sync status says whether a semi-sync source still waits for
+// acknowledgements or fell back to asynchronous replication.
+var statusNames = []string{"uptime", "rpl_semi_sync_master_status", "rpl_semi_sync_source_status"}
 
-	vars, err := readVariables(ctx, q)
-	if err != nil {
-		return fmt.Errorf("read variables: %w", err)
-	}
-	lh.Version = vars["version"]
-	f, err := flavor.Parse(lh.Version)
-	if err != nil {
-		return err
-	}
-	fillVariables(f, vars, lh)
-
-	status, err := q.rows(ctx, f.ShowReplicaStatus())
-	if err != nil {
-		return fmt.Errorf("read replica status: %w", err)
-	}
-	if len(status) > 0 {
-		if lh.Replica, err = flavor.ParseReplicaStatus(f, status[0]); err != nil {
-			return err
-		}
-		lh.Replica.HeartbeatPeriod = readHeartbeat(ctx, q, f)
-	}
-
-	// Uptime (the watch tells a restarted server from one that was merely
-	// unreachable) and, on a semi-sync source, whether it still waits for
-	// acknowledgements or fell back to asynchronous replication (an
-	// acknowledged write on the writer alone): one statement.
-	st, err := q.rows(ctx, "SHOW GLOBAL STATUS WHERE Variable_name = 'Uptime' OR Variable_name LIKE 'Rpl\\_semi\\_sync\\_%'")
-	if err != nil {
-		return fmt.Errorf("read status: %w", err)
-	}
-	for _, r := range st {
-		if strings.EqualFold(r["Variable_name"].String, "Uptime") {
-			lh.Uptime = int64(atoi(r["Value"].String))
-		}
-	}
-	if lh.SemiSyncMasterEnabled {
-		lh.SemiSyncSourceActive = SemiSyncSourceActive(st)
-	}
-
-	schemas, err := q.column(ctx, "SHOW DATABASES")
-	if err != nil {
-		return fmt.Errorf("list databases: %w", err)
-	}
-	for _, s := range schemas {
-		if !topology.IsServerSchema(s) {
-			lh.UserSchemas = append(lh.UserSchemas, s)
-		}
-	}
-	sort.Strings(lh.UserSchemas)
-
-	if lh.Users, err = readUsers(ctx, q, f, c, h); err != nil {
-		return err
-	}
-	lh.Reachable = true
-	return nil
-}
-
-// readVariables reads every variable any flavor needs in one round trip;
-// names a server does not have are simply absent.
-func readVariables(ctx context.Context, q querier) (map[string]string, error) {
-	names := flavor.AllInspectVars()
+// quotedList is ('a', 'b', …), upper-cased when upper.
+func quotedList(names []string, upper bool) string {
 	quoted := make([]string, len(names))
 	for i, n := range names {
+		if upper {
+			n = strings.ToUpper(n)
+		}
 		quoted[i] = flavor.QuoteString(n)
 	}
-	rows, err := q.rows(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("+strings.Join(quoted, ", ")+")")
-	if err != nil {
-		return nil, err
+	return "(" + strings.Join(quoted, ", ") + ")"
+}
+
+// variablesAndStatusQuery reads, in one statement, the variables f needs and
+// the status counters above: the variable and status tables of
+// information_schema on MariaDB, of performance_schema on MySQL.
+func variablesAndStatusQuery(f flavor.Flavor) string {
+	schema := "performance_schema"
+	if f.IsMariaDB() {
+		schema = "information_schema"
 	}
-	vars := make(map[string]string, len(rows))
-	for _, r := range rows {
-		vars[strings.ToLower(r["Variable_name"].String)] = r["Value"].String
+	return "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM " + schema + ".GLOBAL_VARIABLES WHERE VARIABLE_NAME IN " + quotedList(f.InspectVars(), f.IsMariaDB()) +
+		" UNION ALL SELECT VARIABLE_NAME, VARIABLE_VALUE FROM " + schema + ".GLOBAL_STATUS WHERE VARIABLE_NAME IN " + quotedList(statusNames, f.IsMariaDB())
+}
+
+// readVariablesAndStatus reads variables and status counters, keyed by
+// lower-case name; names a server does not have are simply absent. With a
+// query (variablesAndStatusQuery, once the flavor is known) it is one
+// statement; before that, the two SHOW statements every flavor understands.
+func readVariablesAndStatus(ctx context.Context, q querier, query string) (vars, status map[string]string, err error) {
+	vars, status = map[string]string{}, map[string]string{}
+	if query != "" {
+		err := q.pairs(ctx, query, func(name, value string) {
+			if slices.Contains(statusNames, name) {
+				status[name] = value
+			} else {
+				vars[name] = value
+			}
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("read variables and status: %w", err)
+		}
+		return vars, status, nil
 	}
-	return vars, nil
+	if err := q.pairs(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN "+quotedList(flavor.AllInspectVars(), false),
+		func(name, value string) { vars[name] = value }); err != nil {
+		return nil, nil, fmt.Errorf("read variables: %w", err)
+	}
+	if err := q.pairs(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN "+quotedList(statusNames, false),
+		func(name, value string) { status[name] = value }); err != nil {
+		return nil, nil, fmt.Errorf("read status: %w", err)
+	}
+	return vars, status, nil
 }
 
 func fillVariables(f flavor.Flavor, v map[string]string, lh *topology.LiveHost) {
@@ -325,15 +480,14 @@ func atoi(s string) int {
 	return n
 }
 
-// SemiSyncSourceActive reads the source side's effective semi-sync state
-// from SHOW GLOBAL STATUS rows (Variable_name, Value): MariaDB and MySQL
-// before 8.0.26 say Rpl_semi_sync_master_status, later MySQL
-// Rpl_semi_sync_source_status. Nil when neither is there.
-func SemiSyncSourceActive(rows []map[string]sql.NullString) *bool {
-	for _, r := range rows {
-		name := strings.ToLower(r["Variable_name"].String)
-		if name == "rpl_semi_sync_master_status" || name == "rpl_semi_sync_source_status" {
-			on := isOn(r["Value"].String)
+// semiSyncSourceActive is the source side's effective semi-sync state from
+// a read's status (lower-case names): MariaDB and MySQL before 8.0.26 say
+// Rpl_semi_sync_master_status, later MySQL Rpl_semi_sync_source_status.
+// Nil when neither is there.
+func semiSyncSourceActive(status map[string]string) *bool {
+	for _, name := range []string{"rpl_semi_sync_master_status", "rpl_semi_sync_source_status"} {
+		if v, ok := status[name]; ok {
+			on := isOn(v)
 			return &on
 		}
 	}

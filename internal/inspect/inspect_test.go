@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"database/sql"
 	"reflect"
 	"testing"
 
@@ -62,22 +61,19 @@ func TestFillVariables(t *testing.T) {
 }
 
 func TestSemiSyncSourceActive(t *testing.T) {
-	row := func(name, value string) map[string]sql.NullString {
-		return map[string]sql.NullString{"Variable_name": {String: name, Valid: true}, "Value": {String: value, Valid: true}}
-	}
 	tests := []struct {
-		name string
-		rows []map[string]sql.NullString
-		want string // "on", "off", "nil"
+		name   string
+		status map[string]string
+		want   string // "on", "off", "nil"
 	}{
-		{"MariaDB waiting for acks", []map[string]sql.NullString{row("Rpl_semi_sync_master_clients", "1"), row("Rpl_semi_sync_master_status", "ON"), row("Rpl_semi_sync_slave_status", "OFF")}, "on"},
-		{"MariaDB fell back to async", []map[string]sql.NullString{row("Rpl_semi_sync_master_status", "OFF"), row("Rpl_semi_sync_slave_status", "ON")}, "off"},
-		{"MySQL 8.0.26+ naming", []map[string]sql.NullString{row("Rpl_semi_sync_source_status", "ON")}, "on"},
-		{"no source side", []map[string]sql.NullString{row("Rpl_semi_sync_slave_status", "ON")}, "nil"},
+		{"MariaDB waiting for acks", map[string]string{"uptime": "10", "rpl_semi_sync_master_status": "ON"}, "on"},
+		{"MariaDB fell back to async", map[string]string{"rpl_semi_sync_master_status": "OFF"}, "off"},
+		{"MySQL 8.0.26+ naming", map[string]string{"rpl_semi_sync_source_status": "ON"}, "on"},
+		{"no source side", map[string]string{"uptime": "10"}, "nil"},
 	}
 	for _, tt := range tests {
 		got := "nil"
-		if v := SemiSyncSourceActive(tt.rows); v != nil {
+		if v := semiSyncSourceActive(tt.status); v != nil {
 			got = map[bool]string{true: "on", false: "off"}[*v]
 		}
 		if got != tt.want {

@@ -287,3 +287,69 @@ func TestInspectSemiSyncFallback(t *testing.T) {
 		t.Fatalf("after an unacknowledged commit: active %v, want false", lh.SemiSyncSourceActive)
 	}
 }
+
+// The watch's per-round read: two statements on a kept connection, the same
+// picture as a full read for what a round acts on, and never the accounts.
+func TestReaderHealthIsCheap(t *testing.T) {
+	c := labCluster(t)
+	h := c.Host("slave1")
+	ctx := context.Background()
+	r := NewReader(c, h, Options{SkipAccounts: true})
+	defer r.Close()
+	full := r.Full(ctx)
+	if !full.Reachable {
+		t.Fatalf("full read: %s", full.Error)
+	}
+	if !full.AccountsUnread || full.Users != nil {
+		t.Errorf("a reader's full read read the accounts: unread=%v users=%v", full.AccountsUnread, full.Users)
+	}
+
+	counter := labDB(t, "slave1")
+	questions := func() int64 {
+		var name string
+		var v int64
+		if err := counter.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Questions'").Scan(&name, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	const reads = 20
+	before := questions()
+	var health *topology.LiveHost
+	for range reads {
+		health = r.Health(ctx)
+		if !health.Reachable {
+			t.Fatalf("health read: %s", health.Error)
+		}
+	}
+	// The second counter read counts itself.
+	sent := questions() - before - 1
+	t.Logf("%d health reads sent %d statements", reads, sent)
+	if sent > 2*reads {
+		t.Errorf("%d health reads sent %d statements, want at most %d (two each)", reads, sent, 2*reads)
+	}
+
+	// What a round acts on is the same as the full read's.
+	for _, f := range []struct {
+		name       string
+		full, then any
+	}{
+		{"read_only", full.ReadOnly, health.ReadOnly},
+		{"server_id", full.ServerID, health.ServerID},
+		{"gtid_current_pos", full.GTIDCurrentPos, health.GTIDCurrentPos},
+		{"semi-sync replica", full.SemiSyncSlaveEnabled, health.SemiSyncSlaveEnabled},
+		{"version", full.Version, health.Version},
+		{"schemas", full.UserSchemas, health.UserSchemas},
+		{"replica", full.Replica != nil, health.Replica != nil},
+	} {
+		if !reflect.DeepEqual(f.full, f.then) {
+			t.Errorf("%s: full read %v, health read %v", f.name, f.full, f.then)
+		}
+	}
+	if health.Uptime <= 0 {
+		t.Errorf("health read without the server's uptime: %d", health.Uptime)
+	}
+	if full.Replica != nil && health.Replica.HeartbeatPeriod != full.Replica.HeartbeatPeriod {
+		t.Errorf("heartbeat: full %v, health %v", full.Replica.HeartbeatPeriod, health.Replica.HeartbeatPeriod)
+	}
+}

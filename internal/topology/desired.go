@@ -172,6 +172,11 @@ type Monitor struct {
 	// must have had no answer from a host before it counts as lost (default
 	// 3 × check_period, at least 500ms).
 	HostLostAfter time.Duration
+	// ReconcilePeriod is how often the watch compares what it may change
+	// (read_only, replication sources, settings a restart lost) with the
+	// file; it also does so at once after a failover, a switchover or a
+	// host's return.
+	ReconcilePeriod time.Duration
 }
 
 // Check is one health check. Builtin names are ping, mysql, rep_threads and

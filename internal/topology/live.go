@@ -82,6 +82,9 @@ type LiveHost struct {
 	// Users holds the declared accounts, keyed by AccountKey(name, host).
 	// A declared account that does not exist has an entry with Exists=false.
 	Users map[string]*LiveUser
+	// AccountsUnread: the accounts were not read (the watch never reads
+	// them: accounts are mmm apply's business), so a plan leaves them alone.
+	AccountsUnread bool
 
 	// UserSchemas lists databases other than the system ones (mysql,
 	// information_schema, performance_schema, sys). Empty + empty GTID state

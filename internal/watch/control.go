@@ -312,6 +312,15 @@ func (w *Watch) reconcile(ctx context.Context, live *topology.Live) {
 		w.execute(ctx, "fence", plan.Fence(w.c, live, m.Name, w.cfg.Now().UTC(), why))
 		lh.ReadOnly = true
 	}
+	// The diff below is the round's costliest part: run it when what it
+	// decides on changed, when a change of the watch's own asks for it, and
+	// every reconcile period as a backstop (docs/watch.md, "Cost").
+	now := w.cfg.Now()
+	key := w.reconcileInput(live)
+	if !w.reconcileDue && key == w.reconcileKey && now.Sub(w.lastReconcile) < w.reconcilePeriod() {
+		return
+	}
+	w.reconcileKey, w.reconcileDue, w.lastReconcile = key, false, now
 	// Diff serves the watch's writer, whatever prefer or the live read_only
 	// flags say: after a failover the writer is not prefer, and its agent
 	// may have set it read_only while the monitor could not renew its lease.
@@ -382,6 +391,35 @@ func (w *Watch) reconcile(ctx context.Context, live *topology.Live) {
 	p.Steps = steps
 	p.Notes = append([]string{"watch: repoint replicas to the writer " + w.writer}, p.Notes...)
 	w.execute(ctx, "reconcile", &p)
+}
+
+// reconcileInput is what the reconcile decides on, as a string: the
+// writer, each host's state, problem and rejoin bookkeeping, and the live
+// fields its kept steps change (read_only, the settings a restart loses,
+// the replication source and threads). Equal inputs give an equal diff.
+func (w *Watch) reconcileInput(live *topology.Live) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %v;", w.writer, w.leases.Fenced(w.writer))
+	for _, h := range w.c.Hosts {
+		var state State
+		if hs := w.machine.Hosts[h.Name]; hs != nil {
+			state = hs.State
+		}
+		_, rejoining := w.failoverPos[h.Name]
+		fmt.Fprintf(&b, "%s %s %q %q %v ", h.Name, state, w.problems[h.Name], w.aheadAfterFailover[h.Name], rejoining)
+		lh := live.Hosts[h.Name]
+		if lh == nil || !lh.Reachable {
+			b.WriteString("-;")
+			continue
+		}
+		fmt.Fprintf(&b, "%v %v %v %v %v %d %d %d", lh.ReadOnly, lh.SuperReadOnly, lh.SemiSyncMasterEnabled, lh.SemiSyncSlaveEnabled,
+			lh.LogSlaveUpdates, lh.AutoIncrementIncrement, lh.AutoIncrementOffset, lh.ReplicaNetTimeout)
+		if r := lh.Replica; r != nil {
+			fmt.Fprintf(&b, " %s:%d %s %s %s %s", r.SourceHost, r.SourcePort, r.SourceUser, r.UsingGTID, r.IORunning, r.SQLRunning)
+		}
+		b.WriteString(";")
+	}
+	return b.String()
 }
 
 func peerRejoining(w *Watch, host string) bool {

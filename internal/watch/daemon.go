@@ -59,9 +59,10 @@ type Config struct {
 	// Inspect reads the servers and, when the cluster has agents, which VIPs
 	// each host holds (live.Agents, live.VIPs).
 	Inspect func(ctx context.Context) *topology.Live
-	// InspectHost reads one server (the probes run one loop per host); nil
-	// falls back to Inspect.
-	InspectHost func(ctx context.Context, host string) *topology.LiveHost
+	// NewReader returns the reader one probe loop keeps for its host
+	// (inspect.Reader: one kept connection, Health every check period, Full
+	// every reconcile period); nil reads through Inspect.
+	NewReader func(host string) HostReader
 	// FailoverDBs opens fresh connections for one failover or switchover
 	// (short connect timeout, no pooled connection that died with a host);
 	// nil uses DBs. The watch closes what it returns.
@@ -83,6 +84,17 @@ type Config struct {
 	StepTimeout time.Duration
 	// InitialMode is the mode when the state file names none ("" active).
 	InitialMode Mode
+}
+
+// HostReader reads one server for its probe loop.
+type HostReader interface {
+	// Health reads what a round acts on: read_only, GTID positions,
+	// semi-sync, uptime, the replica status.
+	Health(ctx context.Context) *topology.LiveHost
+	// Full adds what only the reconcile diffs (schemas, heartbeat); never
+	// the accounts.
+	Full(ctx context.Context) *topology.LiveHost
+	Close()
 }
 
 // Watch is the monitor. Create it with New, then Run it.
@@ -154,6 +166,16 @@ type Watch struct {
 	lastUptime  map[string]time.Duration
 	// lastFailBack is when fail_back last tried a switchover.
 	lastFailBack time.Time
+	// The reconcile's pace (docs/watch.md, "Cost"): it diffs when what it
+	// decides on changed (reconcileKey), when asked (reconcileDue: after the
+	// watch changed hosts), and every reconcile period as a backstop.
+	reconcileKey  string
+	reconcileDue  bool
+	lastReconcile time.Time
+	// savedState is the state file's last content: a round that changed
+	// nothing writes nothing.
+	savedState []byte
+	savedAt    time.Time
 }
 
 // Event is one decision, kept for /status and mmm show.
@@ -429,6 +451,8 @@ func (w *Watch) networkLoop(ctx context.Context) {
 func (w *Watch) Round(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	t0 := time.Now()
+	defer func() { w.metrics.round.Observe(time.Since(t0).Seconds()) }()
 	now := w.cfg.Now()
 	if !w.netOK.Load() {
 		if !w.netDown {

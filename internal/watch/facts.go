@@ -51,6 +51,8 @@ type HostFacts struct {
 	LiveOKAt    time.Time
 	LiveAttempt time.Time // the inspection in progress started then (zero: none)
 	LiveSent    time.Time // the last completed inspection started then
+	// FullSent: the last full read (what the reconcile diffs) started then.
+	FullSent time.Time
 	// Agent is the agent's last status answer, AgentErr the last error.
 	Agent     *agent.Status
 	AgentErr  error
@@ -223,24 +225,97 @@ func (w *Watch) serverLoop(ctx context.Context, h *topology.Host) {
 	})
 }
 
+// inspectLoop reads its host every check period on one kept connection:
+// the health read (two statements) as a rule, the full read (what the
+// reconcile diffs) every reconcile period, at once when the watch changed
+// the host (inspectNow), and whenever the server comes back (unreachable
+// before, or restarted: SET GLOBAL settings are gone).
 func (w *Watch) inspectLoop(ctx context.Context, h *topology.Host) {
-	every(ctx, w.probePeriod(), w.facts.inspectNow[h.Name], func() {
+	r := w.newReader(h.Name)
+	defer r.Close()
+	t := time.NewTicker(w.probePeriod())
+	defer t.Stop()
+	var lastFull time.Time
+	full := true
+	for {
 		t0 := time.Now()
+		if t0.Sub(lastFull) >= w.reconcilePeriod() {
+			full = true
+		}
 		w.facts.update(h.Name, func(f *HostFacts) { f.LiveAttempt = t0 })
 		ictx, cancel := context.WithTimeout(ctx, w.inspectTimeout())
-		lh := w.inspectHost(ictx, h.Name)
+		var lh *topology.LiveHost
+		if full {
+			lh = r.Full(ictx)
+		} else {
+			lh = r.Health(ictx)
+		}
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
 		now := time.Now()
+		var prev *topology.LiveHost
 		w.facts.update(h.Name, func(f *HostFacts) {
+			prev = f.Live
 			f.Live, f.LiveAt, f.LiveSent, f.LiveAttempt = lh, now, t0, time.Time{}
 			if lh != nil && lh.Reachable {
 				f.LiveOKAt = now
+				if full {
+					f.FullSent = t0
+				}
 			}
 		})
-	})
+		back := lh != nil && lh.Reachable && (prev == nil || !prev.Reachable || lh.Uptime < prev.Uptime)
+		if full && lh != nil && lh.Reachable {
+			lastFull = t0
+		}
+		full = back && !full
+		if full {
+			continue // a server back: its full picture now, not a period later
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.facts.inspectNow[h.Name]:
+			full = true
+		}
+	}
+}
+
+// reconcilePeriod is monitor.reconcile_period (default 5s, at least one
+// check period).
+func (w *Watch) reconcilePeriod() time.Duration {
+	p := w.c.Monitor.ReconcilePeriod
+	if p <= 0 {
+		p = 5 * time.Second
+	}
+	return max(p, w.probePeriod())
+}
+
+// newReader is Config.NewReader, or a reader through Config.Inspect.
+func (w *Watch) newReader(host string) HostReader {
+	if w.cfg.NewReader != nil {
+		return w.cfg.NewReader(host)
+	}
+	return inspectReader{w: w, host: host}
+}
+
+// inspectReader reads one host through Config.Inspect (tests).
+type inspectReader struct {
+	w    *Watch
+	host string
+}
+
+func (r inspectReader) Health(ctx context.Context) *topology.LiveHost { return r.Full(ctx) }
+func (r inspectReader) Close()                                        {}
+func (r inspectReader) Full(ctx context.Context) *topology.LiveHost {
+	live := r.w.cfg.Inspect(ctx)
+	if lh := live.Hosts[r.host]; lh != nil {
+		return lh
+	}
+	return &topology.LiveHost{Name: r.host, Error: "not inspected"}
 }
 
 func (w *Watch) agentLoop(ctx context.Context, h *topology.Host) {
@@ -335,18 +410,6 @@ func (w *Watch) currentWriter() string {
 	return w.writerName
 }
 
-// inspectHost reads one host, through Config.InspectHost when given.
-func (w *Watch) inspectHost(ctx context.Context, host string) *topology.LiveHost {
-	if w.cfg.InspectHost != nil {
-		return w.cfg.InspectHost(ctx, host)
-	}
-	live := w.cfg.Inspect(ctx)
-	if lh := live.Hosts[host]; lh != nil {
-		return lh
-	}
-	return &topology.LiveHost{Name: host, Error: "not inspected"}
-}
-
 // liveFromFacts assembles the round's view from the latest facts: a host
 // whose last inspection is older than staleAfter counts as unreachable.
 func (w *Watch) liveFromFacts(now time.Time) *topology.Live {
@@ -406,6 +469,9 @@ func (w *Watch) liveFromFacts(now time.Time) *topology.Live {
 // does not act on them again on an older view.
 func (w *Watch) changedHosts(hosts []string) {
 	now := time.Now()
+	if len(hosts) > 0 {
+		w.reconcileDue = true
+	}
 	for _, h := range hosts {
 		w.changed[h] = now
 		if ch := w.facts.inspectNow[h]; ch != nil {
@@ -414,12 +480,12 @@ func (w *Watch) changedHosts(hosts []string) {
 	}
 }
 
-// staleHosts lists the hosts the watch changed after their last inspection
+// staleHosts lists the hosts the watch changed after their last full read
 // started. Called with mu held.
 func (w *Watch) staleHosts() []string {
 	var out []string
 	for h, at := range w.changed {
-		if f := w.facts.Get(h); f.LiveSent.Before(at) {
+		if f := w.facts.Get(h); f.FullSent.Before(at) {
 			out = append(out, h)
 		} else {
 			delete(w.changed, h)

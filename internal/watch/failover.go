@@ -228,8 +228,12 @@ func (w *Watch) freshLive(ctx context.Context, dead string) *topology.Live {
 			continue
 		}
 		wg.Go(func() {
+			// A reader of its own: a fresh connection, not the probe
+			// loop's (which may be stuck on a dead one).
 			ictx, cancel := context.WithTimeout(ctx, w.inspectTimeout())
-			lh := w.inspectHost(ictx, h.Name)
+			r := w.newReader(h.Name)
+			lh := r.Full(ictx)
+			r.Close()
 			cancel()
 			mu.Lock()
 			live.Hosts[h.Name] = lh

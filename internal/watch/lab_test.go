@@ -86,8 +86,8 @@ func (k *cluster) startWatch() {
 	t := k.t
 	pool := &apply.Pool{Cluster: k.c, Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 2 * time.Second}}
 	k.w = watch.New(watch.Config{Cluster: k.c, Inspect: k.inspect, DBs: pool, Agents: k.agents, Holder: "watch@test",
-		InspectHost: func(ctx context.Context, host string) *topology.LiveHost {
-			return inspect.InspectHost(ctx, k.c, k.c.Host(host), inspect.Options{Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 2 * time.Second}})
+		NewReader: func(host string) watch.HostReader {
+			return inspect.NewReader(k.c, k.c.Host(host), inspect.Options{Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 2 * time.Second}, SkipAccounts: true})
 		},
 		FailoverDBs: func() apply.Databases {
 			return &apply.Pool{Cluster: k.c, Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 10 * time.Second}}

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,15 +101,43 @@ func (w *Watch) snapshot() *savedState {
 	return st
 }
 
+// stateRefresh bounds how old the state file's last_seen may be.
+const stateRefresh = 10 * time.Second
+
+// withoutLastSeen is st with every host's last_seen and last_uptime cleared.
+func withoutLastSeen(st *savedState) *savedState {
+	cp := *st
+	cp.Hosts = make(map[string]*HostState, len(st.Hosts))
+	for n, hs := range st.Hosts {
+		h := *hs
+		h.LastUptime, h.LastSeen = 0, time.Time{}
+		cp.Hosts[n] = &h
+	}
+	return &cp
+}
+
 // save writes the state file (errors are logged: the watch goes on).
 func (w *Watch) save() {
 	path := w.stateFile()
 	if path == "" {
 		return
 	}
-	b, err := json.MarshalIndent(w.snapshot(), "", "  ")
+	st := w.snapshot()
+	// Each round moves every host's last_seen and last_uptime on: a pair
+	// that is consistent however old it is (a restart is judged by uptime
+	// against the time elapsed since). So a round that changed nothing else
+	// writes nothing, and those two are written at least every
+	// stateRefresh: no write and no fsync four times a second.
+	key, err := json.Marshal(withoutLastSeen(st))
+	if err == nil && bytes.Equal(key, w.savedState) && time.Since(w.savedAt) < stateRefresh {
+		return
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
 		err = writeAtomic(path, b)
+	}
+	if err == nil {
+		w.savedState, w.savedAt = key, time.Now()
 	}
 	if err != nil {
 		w.log.Error("cannot write the state file", "file", path, "error", err)
