@@ -237,7 +237,7 @@ func hostLines(v *View, h *Host) []string {
 	if h.Writer && v.SemiSync != "" {
 		ss := v.SemiSync
 		if strings.HasPrefix(ss, "OFF") {
-			ss = "OFF (async)"
+			ss = "OFF"
 		}
 		lines[1] += " · semi-sync " + ss
 	}

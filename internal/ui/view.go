@@ -10,6 +10,7 @@
 package ui
 
 import (
+	"regexp"
 	"strings"
 	"time"
 )
@@ -92,17 +93,22 @@ type Event struct {
 }
 
 // EventKind sorts an event's message into what the timeline shows it as:
-// failover, switchover, state, semi-sync, network, fence, mode, agent or
-// other. It only picks a colour and an icon; nothing decides on it.
+// state, failover, writer, switchover, semi-sync, network, fence, mode,
+// agent or other. It only picks a colour and a label; nothing decides on
+// it (the watch's events carry no kind of their own).
 func EventKind(msg string) string {
 	m := strings.ToLower(msg)
 	switch {
-	case strings.Contains(m, "failover"), strings.Contains(m, " dead ("):
-		return "failover"
-	case strings.Contains(m, "switchover"), strings.Contains(m, "fail-back"):
-		return "switchover"
+	case transition.MatchString(msg):
+		return "state"
 	case strings.Contains(m, "semi-sync"):
 		return "semi-sync"
+	case strings.HasPrefix(m, "failover"), strings.Contains(m, " dead ("):
+		return "failover"
+	case strings.HasPrefix(m, "writer "):
+		return "writer"
+	case strings.Contains(m, "switchover"), strings.Contains(m, "fail-back"):
+		return "switchover"
 	case strings.HasPrefix(m, "network"):
 		return "network"
 	case strings.Contains(m, "fence"):
@@ -111,11 +117,13 @@ func EventKind(msg string) string {
 		return "mode"
 	case strings.Contains(m, "agent"):
 		return "agent"
-	case strings.Contains(m, "->"):
-		return "state"
 	}
 	return "other"
 }
+
+// transition is a host state change as the watch words it ("slave1:
+// ONLINE -> REPLICATION_FAIL (why)").
+var transition = regexp.MustCompile(`^\S+: [A-Z_]+ -> [A-Z_]+`)
 
 // Host returns the named host (nil if none).
 func (v *View) Host(name string) *Host {

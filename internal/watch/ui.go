@@ -34,10 +34,15 @@ func (w *Watch) mountUI(mux *http.ServeMux, auth func(http.HandlerFunc) http.Han
 // replication the probes saw last.
 func (w *Watch) View() ui.View {
 	r := w.Status()
+	// Busy only when a failover or a switchover holds the watch, not for
+	// every round that Status found running.
+	w.busyMu.Lock()
+	busy := w.busy
+	w.busyMu.Unlock()
 	v := ui.View{
 		Cluster: r.Cluster, Mode: string(r.Mode), ModeReason: r.ModeReason, Writer: r.Writer,
 		SemiSync: r.SemiSync, WriterVerdict: string(r.WriterVerdict), VerdictWhy: r.VerdictWhy,
-		NetworkDown: r.NetworkDown, PingIPs: w.c.Monitor.PingIPs, LastFailure: r.LastFailure, Busy: r.Busy,
+		NetworkDown: r.NetworkDown, PingIPs: w.c.Monitor.PingIPs, LastFailure: r.LastFailure, Busy: busy,
 		Hosts: []ui.Host{}, At: time.Now(),
 	}
 	for _, e := range r.Events {

@@ -71,7 +71,11 @@
   function lagText(r) {
     if (!r) return ["", ""];
     var running = r.io === "Yes" && r.sql === "Yes";
-    if (!running) return ["IO " + (r.io || "-") + ", SQL " + (r.sql || "-") + (r.error ? ": " + r.error : ""), "broken"];
+    if (!running) {
+      var err = r.error || "";
+      if (err.length > 90) err = err.slice(0, 89) + "…"; // the whole error is in the host's details
+      return ["IO " + (r.io || "-") + ", SQL " + (r.sql || "-") + (err ? ": " + err : ""), "broken"];
+    }
     var s = "from " + r.source + ", lag " + (r.lag_seconds == null ? "?" : r.lag_seconds + "s");
     if (r.behind != null) s += ", " + r.behind + " trx";
     var lagging = r.lag_seconds == null || r.lag_seconds > 0 || (r.behind || 0) > 0;
@@ -186,7 +190,10 @@
       (res[1] || []).forEach(function (c) {
         var tr = el("tr", { "data-check": c.check });
         tr.appendChild(el("td", null, c.check));
-        tr.appendChild(el("td", { "class": c.ok ? "ok" : "fail" }, c.ok ? "ok" : "FAIL" + (c.failing_since ? " since " + clock(c.failing_since) : "")));
+        // last_ok is the last run; ok is whether it counts as passing
+        // (a failure counts once it lasted the trap period).
+        var res = c.last_ok ? "ok" : "FAIL" + (c.failing_since ? " since " + clock(c.failing_since) : "") + (c.ok ? " (within the trap period)" : "");
+        tr.appendChild(el("td", { "class": c.last_ok ? "ok" : "fail" }, res));
         tr.appendChild(el("td", null, c.latency_ns ? (c.latency_ns / 1e6).toFixed(1) + " ms" : ""));
         tr.appendChild(el("td", { "class": "small" }, c.detail));
         t.appendChild(tr);
@@ -301,7 +308,10 @@
     lastMsg = Date.now();
     if (lostSince) { lostSince = 0; banners(); }
     renderCharts();
-    if (view) $("updated").textContent = "updated " + clock(s.at);
+    if (view) {
+      $("updated").textContent = "updated " + clock(s.at);
+      renderHosts(view); // the "since" column ages
+    }
   }
 
   function connect() {
@@ -348,14 +358,8 @@
   });
   $("detail-close").addEventListener("click", function () { selected = ""; $("detail").hidden = true; select(""); });
 
-  // First a plain request: it tells a missing token (401) from a watch that
-  // is not there, which an EventSource cannot.
-  fetch("/v1/view", { credentials: "same-origin" }).then(function (r) {
-    if (r.status === 401) { showLogin(); return; }
-    connect();
-  }).catch(function () {
-    lostSince = Date.now();
-    banners();
-    setTimeout(connect, 1000);
-  });
+  // The stream at once (the fastest first picture); when it is refused,
+  // a plain request tells a missing token (401: the login form) from a
+  // watch that is not there.
+  connect();
 })();
