@@ -142,7 +142,14 @@ func watchFitForDrill(r *watch.Report) error {
 
 // applyMove moves the writer to to as `mmm apply --move-writer-to TO
 // --allow-unsafe --auto-approve` does.
+//
+// Each move first checks the cluster again as the drill's start did (the
+// plan empty): the unsafe flag is for the switchover alone, never for
+// whatever else drifted meanwhile.
 func (c *DrillCmd) applyMove(ctx context.Context, s *session, to string) error {
+	if _, _, err := drill.Check(s.cluster, s.inspect(ctx), time.Now()); err != nil {
+		return err
+	}
 	opts := plan.Options{MoveWriterTo: to, AllowUnsafe: true}
 	pool := &apply.Pool{Cluster: s.cluster, Timeouts: s.flags.timeouts()}
 	defer pool.Close()

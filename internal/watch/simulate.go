@@ -203,6 +203,9 @@ func Simulate(in SimInput) (*Simulation, error) {
 		lease := w.lease()
 		sim.Notes = append(sim.Notes, fmt.Sprintf("the monitor cannot renew %s's lease: a cut longer than the lease (%s) makes its agent fence it, and writes stop until the monitor reaches it again", in.Writer, lease))
 	}
+	if !c.Agent.Enabled {
+		return sim, nil // without agents the watch places no VIP
+	}
 	current := Placement{}
 	for ip, holders := range before.VIPs {
 		if len(holders) > 0 {
@@ -275,7 +278,7 @@ func simFailover(w *Watch, sim *Simulation, in SimInput, states map[string]State
 		Why: fmt.Sprintf("%s; %s; fenced: %s", sim.Why, choice.Explain(), fence),
 	})
 	for _, s := range sim.Plan.Steps {
-		if s.VIP != nil && s.Kind == plan.KindAssignVIP {
+		if c.Agent.Enabled && s.VIP != nil && s.Kind == plan.KindAssignVIP {
 			sim.VIPs = append(sim.VIPs, SimVIP{IP: s.VIP.IP, Role: s.VIP.Role, From: s.VIP.From, To: s.VIP.To})
 		}
 	}
