@@ -6,15 +6,18 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mysql-mmm/mmm/internal/ui"
 	"github.com/mysql-mmm/mmm/internal/watch"
 )
 
 func ctxBackground() context.Context { return context.Background() }
 
 // ShowCmd is `mmm show` (mmm_control show): every host with its address, mode,
-// state and roles.
+// state and roles; with --format dot or svg, the topology as a picture (the
+// status page's drawing) for reports and chat.
 type ShowCmd struct {
 	ControlFlags
+	Format string `help:"Output: text, json, dot (Graphviz) or svg." enum:"text,json,dot,svg" default:"text" env:"MMM_SHOW_FORMAT"`
 }
 
 func (c *ShowCmd) Run(g *Globals) error {
@@ -22,11 +25,21 @@ func (c *ShowCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	if c.Format == "dot" || c.Format == "svg" {
+		v, err := client.View(ctxBackground())
+		if err != nil {
+			return &ExitError{Code: ExitFailure, Err: err}
+		}
+		if c.Format == "dot" {
+			return ui.DOT(g.Stdout, v)
+		}
+		return ui.SVG(g.Stdout, v)
+	}
 	r, err := client.Status(ctxBackground())
 	if err != nil {
 		return &ExitError{Code: ExitFailure, Err: err}
 	}
-	if c.JSON {
+	if c.JSON || c.Format == "json" {
 		return printJSON(g.Stdout, r)
 	}
 	renderShow(g.Stdout, r)
