@@ -71,6 +71,7 @@ deps:
 	command -v mariadb >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
 	command -v mbstream >/dev/null 2>&1 || missing="$$missing mariadb-backup"; \
 	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$$missing iproute2"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v ansible-playbook >/dev/null 2>&1 || missing="$$missing ansible-core"; \
 	command -v puppet >/dev/null 2>&1 || missing="$$missing puppet"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
