@@ -753,7 +753,7 @@ func (d *discovery) checkPlan(ctx context.Context, f *File) {
 		d.note("plan", sev, "%s", pr.Summary)
 	}
 	for _, s := range p.Steps {
-		d.note("plan", Info, "%s %s: %s %s", s.Symbol, s.Host, s.Subject, s.Change)
+		d.note("plan", Info, "%s", StepLine(s))
 	}
 	if len(p.Steps) == 0 {
 		d.note("plan", Info, "no changes: mmm plan on this file finds the cluster as it declares it")
@@ -794,4 +794,13 @@ func Load(src []byte, lookup func(string) (string, bool)) (*topology.Cluster, Fi
 		out = append(out, Finding{Key: "validate", Severity: sev, Message: diag.Summary + at + ": " + diag.Detail})
 	}
 	return c, out
+}
+
+// StepLine is a plan step on one line, as the import lists it.
+func StepLine(s plan.Step) string {
+	line := fmt.Sprintf("%s %s: %s %s", s.Symbol, s.Host, s.Subject, s.Change)
+	if s.Why != "" {
+		line += " (" + s.Why + ")"
+	}
+	return line
 }
