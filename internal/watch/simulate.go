@@ -145,6 +145,9 @@ func Simulate(in SimInput) (*Simulation, error) {
 	if in.Writer == "" || c.Host(in.Writer) == nil {
 		return nil, errors.New("there is no single writer to simulate from (no watch answered and not exactly one master is writable)")
 	}
+	if lh := in.Live.Hosts[in.Writer]; lh == nil || !lh.Reachable {
+		return nil, fmt.Errorf("the writer %s is not reachable now: what a fault would change cannot be told", in.Writer)
+	}
 	if in.Now.IsZero() {
 		in.Now = time.Now()
 	}

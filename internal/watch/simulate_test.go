@@ -192,6 +192,10 @@ func TestSimulateChangesNothing(t *testing.T) {
 	if _, err := Simulate(SimInput{Cluster: c, Live: live, Faults: map[string]SimFault{"master1": SimCrash}}); err == nil {
 		t.Error("no writer was accepted")
 	}
+	live.Hosts["master1"] = &topology.LiveHost{Name: "master1", Error: "connection refused"}
+	if _, err := Simulate(SimInput{Cluster: c, Live: live, Writer: "master1", Faults: map[string]SimFault{"master2": SimCrash}}); err == nil {
+		t.Error("an unreachable writer was accepted")
+	}
 }
 
 func hasStep(p *plan.Plan, id string) bool {
