@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -91,10 +93,20 @@ func (c *SimulateCmd) Run(g *Globals) error {
 		return &ExitError{Code: ExitFailure, Err: err}
 	}
 	if c.JSON {
+		// The plan exactly as `mmm plan --json` writes it (docs/plan-json.md).
+		var planJSON json.RawMessage
+		if sim.Plan != nil {
+			var b bytes.Buffer
+			if err := plan.WriteJSON(&b, sim.Plan); err != nil {
+				return err
+			}
+			planJSON = b.Bytes()
+		}
 		err = printJSON(g.Stdout, struct {
 			Source string `json:"source"`
 			*watch.Simulation
-		}{source, sim})
+			Plan json.RawMessage `json:"plan,omitempty"`
+		}{source, sim, planJSON})
 	} else {
 		err = renderSimulation(g.Stdout, source, sim)
 	}
