@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -213,4 +214,41 @@ func findUser(t *testing.T, c *topology.Cluster, name string) *topology.User {
 	}
 	t.Fatalf("the lab file declares no user %s", name)
 	return nil
+}
+
+// TestImportLiveThroughVIP starts from the writer's virtual IP: the writer
+// must be declared by its own address, never the VIP.
+func TestImportLiveThroughVIP(t *testing.T) {
+	l := labtest.Get(t)
+	c := l.Cluster()
+	vip := c.Role("writer").IPs[0]
+	ns := l.Namespace("master1")
+	ipAddr := func(op string) error {
+		return exec.Command("ip", "netns", "exec", ns, "ip", "addr", op, vip+"/32", "dev", c.Host("master1").Interface).Run()
+	}
+	if err := ipAddr("add"); err != nil {
+		t.Fatalf("add %s to master1: %v", vip, err)
+	}
+	defer func() {
+		if err := ipAddr("del"); err != nil {
+			t.Errorf("remove %s from master1: %v", vip, err)
+		}
+	}()
+	f, findings, err := FromLive(context.Background(), LiveOptions{
+		Address: vip, AdminUser: "root", AdminPassword: c.Host("master1").Admin.Password.Value(),
+		WriterVIP: vip, NoAgent: true,
+	})
+	if err != nil {
+		t.Fatalf("import live through the VIP: %v", err)
+	}
+	var report strings.Builder
+	findings.Write(&report)
+	if findings.HasProblems() {
+		t.Errorf("problems:\n%s", report.String())
+	}
+	for _, h := range f.Hosts {
+		if want := c.Host(h.Name); want == nil || h.Address != want.Address {
+			t.Errorf("host %s at %s, want the lab's %v", h.Name, h.Address, want)
+		}
+	}
 }

@@ -185,9 +185,13 @@ func (d *discovery) run(ctx context.Context, start endpoint) error {
 			continue
 		}
 		if other := d.byID[s.live.ServerID]; other != nil {
-			// the same server seen under another address (a replica
-			// connecting from a second interface): keep the first
-			d.note(e.String(), Info, "server_id %d, the same server as %s", s.live.ServerID, other.endpoint())
+			// the same server seen under another address (a virtual IP, a
+			// second interface): keep its own address, never a VIP
+			if d.isVIP(other.addr) && !d.isVIP(e.addr) {
+				other.addr, other.port = e.addr, e.port
+			} else {
+				d.note(e.String(), Info, "server_id %d, the same server as %s", s.live.ServerID, other.endpoint())
+			}
 			d.byEndpoint[e.String()] = other
 			continue
 		}
@@ -202,7 +206,18 @@ func (d *discovery) run(ctx context.Context, start endpoint) error {
 	if len(queue) > 0 {
 		d.note("discovery", Problem, "stopped after %d servers (--max-servers); %d more were not read", len(d.servers), len(queue))
 	}
+	for _, s := range d.servers {
+		if d.isVIP(s.addr) {
+			d.note(s.endpoint().String(), Problem, "server_id %d was reached only through this virtual IP, so its own address is unknown; import again with --address set to its own address", s.live.ServerID)
+		}
+	}
 	return nil
+}
+
+// isVIP reports whether addr is one of the roles' virtual IPs: a server
+// reached through one is declared by its own address.
+func (d *discovery) isVIP(addr string) bool {
+	return addr == d.opts.WriterVIP || contains(d.opts.ReaderVIPs, addr)
 }
 
 func orPort(p int) int {
