@@ -16,6 +16,33 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mmm
 
+# Install the binary in $(PREFIX)/bin, and the shared module(s) and the systemd
+# units in $(PREFIX)/share/mmm (docs/production.md says where they go next).
+# Needs only the Go toolchain of go.mod (or use a `make release` archive).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+.PHONY: install
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mmm
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mmm
+	cp -R modules examples/systemd $(DESTDIR)$(PREFIX)/share/mmm/
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/mmm ($$($(DESTDIR)$(PREFIX)/bin/mmm version))"
+
+# Release archives: bin/release/mmm-VERSION-linux-{amd64,arm64}.tar.gz (the
+# static binary stamped with VERSION, modules/, systemd units, README,
+# CHANGELOG, docs/) and their SHA256SUMS.
+RELEASE_ARCHES ?= amd64 arm64
+.PHONY: release
+release:
+	@set -e; rm -rf bin/release; mkdir -p bin/release; \
+	for arch in $(RELEASE_ARCHES); do \
+		name=mmm-$(VERSION)-linux-$$arch; dir=bin/release/$$name; mkdir -p $$dir; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$dir/mmm ./cmd/mmm; \
+		cp -R README.md CHANGELOG.md docs modules $$dir/; mkdir -p $$dir/examples; cp -R examples/systemd $$dir/examples/; \
+		tar -C bin/release --owner=0 --group=0 -czf bin/release/$$name.tar.gz $$name; rm -rf $$dir; \
+	done; \
+	cd bin/release && sha256sum *.tar.gz > SHA256SUMS && cat SHA256SUMS
+
 # Unit tests and the lab integration tests (real MariaDB servers in network
 # namespaces; each package's lab has its own /24, see README "Lab"). Verbose, so
 # the output shows which lab tests ran or why they skipped, minus the RUN/PASS

@@ -70,6 +70,7 @@ type CLI struct {
 	SetOffline SetOfflineCmd `cmd:"" name:"set-offline" help:"Set a host ADMIN_OFFLINE: it gives up its roles."`
 	MoveRole   MoveRoleCmd   `cmd:"" name:"move-role" help:"Move an exclusive role (the writer) to a host: a planned switchover."`
 	Mode       ModeCmd       `cmd:"" help:"Switch the watch between active, passive and manual."`
+	Doc        DocCmd        `cmd:"" help:"Print the reference built into mmm (mmm doc language)."`
 	Simulate   SimulateCmd   `cmd:"" help:"Say what the watch would do now if hosts failed (changes nothing)."`
 	Drill      DrillCmd      `cmd:"" help:"Rehearse switchovers under a write load and measure them (writes blocked, rows lost)."`
 	Import     ImportCmd     `cmd:"" help:"Write a topology file for an existing cluster: from MySQL-MMM 2 configuration or from the running servers."`
