@@ -3,7 +3,9 @@ package ui
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,8 +18,9 @@ import (
 
 // The page's routes, on the watch's control address:
 //
-//	GET  /                   the page (static: no data in it)
-//	GET  /ui/app.js, /ui/style.css
+//	GET  /                   the page: its style and script inline (one
+//	                         request), and with a valid cookie the first
+//	                         picture too, so it draws before the stream opens
 //	POST /ui/login           form field "token": sets the cookie, back to /
 //	POST /ui/logout          clears it
 //	GET  /v1/view            View as JSON (what `mmm show --format dot|svg` draws)
@@ -181,15 +184,20 @@ type streamPayload struct {
 }
 
 func viewMessage(v *View, history []Sample) ([]byte, error) {
-	var svg strings.Builder
-	if err := SVG(&svg, v); err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(streamPayload{View: v, SVG: svg.String(), History: history})
+	b, err := payload(v, history)
 	if err != nil {
 		return nil, err
 	}
 	return sse("view", b), nil
+}
+
+// payload is the JSON of a "view" message.
+func payload(v *View, history []Sample) ([]byte, error) {
+	var svg strings.Builder
+	if err := SVG(&svg, v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(streamPayload{View: v, SVG: svg.String(), History: history})
 }
 
 func sse(event string, data []byte) []byte {
@@ -198,9 +206,7 @@ func sse(event string, data []byte) []byte {
 
 // Register mounts the page's routes on mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", s.static("assets/index.html", "text/html; charset=utf-8"))
-	mux.HandleFunc("GET /ui/app.js", s.static("assets/app.js", "text/javascript; charset=utf-8"))
-	mux.HandleFunc("GET /ui/style.css", s.static("assets/style.css", "text/css; charset=utf-8"))
+	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("POST /ui/login", s.login)
 	mux.HandleFunc("POST /ui/logout", func(rw http.ResponseWriter, r *http.Request) {
 		http.SetCookie(rw, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
@@ -214,26 +220,59 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/events/stream", s.authed(s.stream))
 }
 
-// security headers of every answer: nothing from elsewhere, no framing.
+// page is index.html with its style and script inline, and the
+// Content-Security-Policy that allows exactly those two (by hash) and
+// nothing from anywhere else.
+var page, pageCSP = buildPage()
+
+func buildPage() (string, string) {
+	read := func(name string) string {
+		b, err := assets.ReadFile(name)
+		if err != nil {
+			panic(fmt.Sprintf("ui: embedded %s: %v", name, err)) // a build mistake, caught by every test
+		}
+		return string(b)
+	}
+	html, css, js := read("assets/index.html"), read("assets/style.css"), read("assets/app.js")
+	hash := func(s string) string {
+		sum := sha256.Sum256([]byte(s))
+		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	}
+	html = strings.Replace(html, `<link rel="stylesheet" href="/ui/style.css">`, "<style>"+css+"</style>", 1)
+	html = strings.Replace(html, `<script src="/ui/app.js"></script>`, "<script>"+js+"</script>", 1)
+	csp := "default-src 'none'; script-src " + hash(js) + "; style-src " + hash(css) +
+		"; img-src data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	return html, csp
+}
+
+// secure sets the headers of every answer: nothing from elsewhere, no
+// framing, no sniffing.
 func secure(rw http.ResponseWriter) {
 	h := rw.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 }
 
-func (s *Server) static(name, ctype string) http.HandlerFunc {
-	b, err := assets.ReadFile(name)
-	if err != nil {
-		panic(fmt.Sprintf("ui: embedded %s: %v", name, err)) // a build mistake, caught by every test
+// index serves the page. With a valid cookie it carries the first picture
+// (a JSON data block, which no policy runs), so the page draws at once.
+func (s *Server) index(rw http.ResponseWriter, r *http.Request) {
+	secure(rw)
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.Header().Set("Cache-Control", "no-store")
+	out := page
+	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" && s.tokenOK(c.Value) {
+		v := s.src.View()
+		s.mu.Lock()
+		hist := append([]Sample(nil), s.samples...)
+		s.mu.Unlock()
+		if data, err := payload(&v, hist); err == nil {
+			// json.Marshal escapes <, > and &: the data cannot end the element.
+			out = strings.Replace(out, "<script>", `<script type="application/json" id="mmm-initial">`+string(data)+"</script>\n<script>", 1)
+		}
 	}
-	return func(rw http.ResponseWriter, r *http.Request) {
-		secure(rw)
-		rw.Header().Set("Content-Type", ctype)
-		rw.Header().Set("Cache-Control", "no-cache")
-		_, _ = rw.Write(b)
-	}
+	_, _ = io.WriteString(rw, out)
 }
 
 // authed accepts the token from the cookie too, then runs the control

@@ -3,6 +3,7 @@ package ui
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -104,8 +105,28 @@ func TestServerAuth(t *testing.T) {
 	if !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Strict") || !strings.Contains(sc, CookieName+"=") {
 		t.Fatalf("login cookie: %q", sc)
 	}
+	cookie := resp.Cookies()[0]
+	// The page carries the first picture only for a valid cookie.
+	for _, tc := range []struct {
+		cookie *http.Cookie
+		want   bool
+	}{{nil, false}, {&http.Cookie{Name: CookieName, Value: "wrong"}, false}, {cookie, true}} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+		if tc.cookie != nil {
+			req.AddCookie(tc.cookie)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := strings.Contains(string(body), `id="mmm-initial"`); got != tc.want {
+			t.Errorf("GET / with cookie %v: first picture inline %v, want %v", tc.cookie, got, tc.want)
+		}
+	}
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/ui/checks?host=slave1", nil)
-	req.AddCookie(resp.Cookies()[0])
+	req.AddCookie(cookie)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@
 // No framework and no build step; the topology's SVG comes drawn by the
 // watch (the same code as `mmm show --format svg`).
 "use strict";
+// Load timings, read by the browser test: script start, stream open, first view.
+window.mmmTimes = { script: performance.now() };
 (function () {
   var LOST_AFTER_MS = 5000; // samples come every second: 5 s of silence is a lost watch
   var HISTORY_MS = 5 * 60 * 1000;
@@ -296,7 +298,7 @@
     $("updated").textContent = "updated " + clock(view.at);
     if (!firstShown) {
       firstShown = true;
-      window.mmmFirstView = performance.now(); // for the browser test's load measurement
+      window.mmmFirstView = window.mmmTimes.view = performance.now(); // for the browser test's load measurement
     }
   }
 
@@ -317,6 +319,7 @@
   function connect() {
     if (es) es.close();
     es = new EventSource("/v1/events/stream");
+    es.onopen = function () { if (!window.mmmTimes.open) window.mmmTimes.open = performance.now(); };
     es.addEventListener("view", onView);
     es.addEventListener("sample", onSample);
     es.onerror = function () {
@@ -361,5 +364,7 @@
   // The stream at once (the fastest first picture); when it is refused,
   // a plain request tells a missing token (401: the login form) from a
   // watch that is not there.
+  var initial = document.getElementById("mmm-initial");
+  if (initial) onView({ data: initial.textContent });
   connect();
 })();
