@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +52,10 @@ func chromium(t *testing.T) string {
 
 // startWatch converges the lab with apply (agents place the VIPs) and runs
 // a watch serving its control API on monitor.listen.
+// cutOff makes the watch's network check (monitor.ping_ips) fail, as when
+// the monitor host is the one cut off.
+var cutOff atomic.Bool
+
 func startWatch(t *testing.T, l *lab.Lab) (w *watch.Watch, c *topology.Cluster, srv *http.Server, mmm func(args ...string) (string, error)) {
 	c = l.Cluster()
 	c.Monitor.StateFile = filepath.Join(t.TempDir(), "watch.state")
@@ -81,6 +86,12 @@ func startWatch(t *testing.T, l *lab.Lab) (w *watch.Watch, c *topology.Cluster, 
 	w = watch.New(watch.Config{Cluster: c, Inspect: inspectAll, DBs: pool, Agents: agents, Holder: "watch@uitest",
 		NewReader: func(host string) watch.HostReader {
 			return inspect.NewReader(c, c.Host(host), inspect.Options{Timeouts: timeouts, SkipAccounts: true})
+		},
+		PingNetwork: func(ctx context.Context, ip string, timeout time.Duration) error {
+			if cutOff.Load() {
+				return errors.New("cut off by the test")
+			}
+			return nil
 		},
 		FailoverDBs: func() apply.Databases {
 			return &apply.Pool{Cluster: c, Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 10 * time.Second}}
@@ -381,6 +392,11 @@ func TestStatusPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitJS(10*time.Second, "manual-mode banner gone", `!document.querySelector('#banners [data-banner="mode"]')`)
+
+	cutOff.Store(true)
+	b.waitJS(10*time.Second, "monitor-cut-off banner", `document.querySelector('#banners [data-banner="network"]')`)
+	cutOff.Store(false)
+	b.waitJS(10*time.Second, "monitor-cut-off banner gone", `!document.querySelector('#banners [data-banner="network"]')`)
 
 	// Phone-sized viewport.
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
