@@ -69,9 +69,8 @@ type Server struct {
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
-	lastKey []byte // the last view sent, without its time stamp
 	samples []Sample
-	subs    map[chan []byte]bool
+	subs    map[chan []byte]*subscriber
 	// hooked: the http.Servers whose Shutdown closes the streams.
 	hooked map[*http.Server]bool
 }
@@ -91,7 +90,7 @@ func New(src Source) *Server {
 		src.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{src: src, log: src.Logger, ctx: ctx, cancel: cancel, subs: map[chan []byte]bool{}, hooked: map[*http.Server]bool{}}
+	s := &Server{src: src, log: src.Logger, ctx: ctx, cancel: cancel, subs: map[chan []byte]*subscriber{}, hooked: map[*http.Server]bool{}}
 	go s.run()
 	return s
 }
@@ -124,31 +123,29 @@ func (s *Server) run() {
 }
 
 func (s *Server) look(lastSample *time.Time) {
-	v := s.src.View()
-	key := v
-	key.At = time.Time{}
-	keyJSON, err := json.Marshal(&key)
-	if err != nil {
-		s.log.Error("status page: encode the view", "error", err)
-		return
-	}
-	var msgs [][]byte
 	s.mu.Lock()
-	changed := !bytes.Equal(keyJSON, s.lastKey)
+	watched := len(s.subs) > 0
 	s.mu.Unlock()
-	if changed {
-		msg, err := viewMessage(&v, nil)
+	// The view only while a page is open; the chart points always, so that
+	// a page opened during an incident shows the minutes before it.
+	var key, viewMsg []byte
+	if watched {
+		v := s.src.View()
+		var err error
+		if key, err = viewKey(&v); err == nil {
+			viewMsg, err = viewMessage(&v, nil)
+		}
 		if err != nil {
 			s.log.Error("status page: encode the view", "error", err)
 			return
 		}
-		msgs = append(msgs, msg)
 	}
+	var sampleMsg []byte
 	if now := time.Now(); now.Sub(*lastSample) >= s.src.SampleEvery && s.src.Sample != nil {
 		*lastSample = now
 		sm := s.src.Sample()
 		if b, err := json.Marshal(sm); err == nil {
-			msgs = append(msgs, sse("sample", b))
+			sampleMsg = sse("sample", b)
 		}
 		s.mu.Lock()
 		s.samples = append(s.samples, sm)
@@ -159,8 +156,15 @@ func (s *Server) look(lastSample *time.Time) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lastKey = keyJSON
-	for ch := range s.subs {
+	for ch, sub := range s.subs {
+		var msgs [][]byte
+		if viewMsg != nil && !bytes.Equal(sub.key, key) {
+			sub.key = key
+			msgs = append(msgs, viewMsg)
+		}
+		if sampleMsg != nil {
+			msgs = append(msgs, sampleMsg)
+		}
 		for _, m := range msgs {
 			select {
 			case ch <- m:
@@ -174,6 +178,19 @@ func (s *Server) look(lastSample *time.Time) {
 			break
 		}
 	}
+}
+
+// subscriber is one open stream: what it was last sent.
+type subscriber struct {
+	key []byte // the last view sent, without its time stamp
+}
+
+// viewKey is the view without its time stamp: an unchanged picture is not
+// sent again.
+func viewKey(v *View) ([]byte, error) {
+	k := *v
+	k.At = time.Time{}
+	return json.Marshal(&k)
 }
 
 // streamPayload is the data of a "view" message.
@@ -360,6 +377,10 @@ func (s *Server) stream(rw http.ResponseWriter, r *http.Request) {
 	hist := append([]Sample(nil), s.samples...)
 	s.mu.Unlock()
 	first, err := viewMessage(&v, hist)
+	var key []byte
+	if err == nil {
+		key, err = viewKey(&v)
+	}
 	if err != nil {
 		writeJSON(rw, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
@@ -371,11 +392,11 @@ func (s *Server) stream(rw http.ResponseWriter, r *http.Request) {
 		writeJSON(rw, http.StatusServiceUnavailable, map[string]string{"error": "the watch is stopping"})
 		return
 	}
-	s.subs[ch] = true
+	s.subs[ch] = &subscriber{key: key}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if s.subs[ch] {
+		if _, ok := s.subs[ch]; ok {
 			close(ch)
 			delete(s.subs, ch)
 		}
