@@ -29,14 +29,6 @@ type ApplyCmd struct {
 	MoveWriterTo string        `help:"Switch the writer role over to this master (needs --allow-unsafe)." placeholder:"HOST"`
 }
 
-// Validate runs after parsing: rules that involve several flags.
-func (c *ApplyCmd) Validate() error {
-	if c.JSON && !c.AutoApprove && c.PlanFile == "" {
-		return errors.New("--json needs --auto-approve or a plan file: there is no one to answer the prompt")
-	}
-	return nil
-}
-
 func (c *ApplyCmd) Run(g *Globals) error {
 	out, err := c.run(g)
 	return c.report(g, out, err)
@@ -45,6 +37,9 @@ func (c *ApplyCmd) Run(g *Globals) error {
 // run applies; every error, early ones too, goes through report so that
 // --json always prints one JSON document with the error in it.
 func (c *ApplyCmd) run(g *Globals) (*apply.Outcome, error) {
+	if c.JSON && !c.AutoApprove && c.PlanFile == "" {
+		return nil, errors.New("--json needs --auto-approve or a plan file: there is no one to answer the prompt")
+	}
 	s, err := newSession(g, c.ClusterFlags)
 	if err != nil {
 		return nil, err
