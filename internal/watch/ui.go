@@ -95,7 +95,13 @@ func (w *Watch) uiReplication(lh *topology.LiveHost, lives map[string]*topology.
 		out.Error = rs.LastSQLError
 	}
 	if src := lives[out.Source]; src != nil {
-		n := plan.Executed(src).Subtract(plan.Executed(lh)).Count()
+		// behind (simulate.go) counts the distance the way mmm simulate
+		// reports a candidate's: MySQL exactly, MariaDB by sequence numbers.
+		var n uint64
+		srcPos, have := plan.Executed(src), plan.Executed(lh)
+		if missing := srcPos.Subtract(have); !missing.Empty() {
+			n = behind(srcPos, have, missing)
+		}
 		out.Behind = &n
 	}
 	return out
