@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"sort"
 	"strings"
 )
@@ -93,8 +94,12 @@ func parents(v *View) map[string]string {
 	return p
 }
 
-// LayoutOf places the hosts: each subtree as wide as its children side by
-// side, each host centred over its own subtree.
+// LayoutOf places the hosts row by row: the top row side by side, then
+// each host's children centred under it, pushed right only as far as the
+// previous group on their row needs; finally everything is shifted so that
+// nothing starts left of the margin. This keeps the drawing narrow (the
+// masters close together whichever of them has the slaves), which matters
+// on a phone.
 func LayoutOf(v *View) Layout {
 	par := parents(v)
 	children := map[string][]string{}
@@ -110,61 +115,60 @@ func LayoutOf(v *View) Layout {
 	sort.SliceStable(roots, func(i, j int) bool {
 		return v.Host(roots[i]).Mode == "master" && v.Host(roots[j]).Mode != "master"
 	})
-	width := map[string]int{}
-	var measure func(n string) int
-	measure = func(n string) int {
-		w := 0
-		for i, c := range children[n] {
-			if i > 0 {
-				w += colGap
-			}
-			w += measure(c)
-		}
-		width[n] = max(w, boxW)
-		return width[n]
-	}
 	l := Layout{Boxes: map[string]Box{}, Parent: par}
-	var place func(n string, left, depth int)
-	place = func(n string, left, depth int) {
-		y := margin + topBand + depth*(boxH+rowGap)
-		l.Boxes[n] = Box{X: left + (width[n]-boxW)/2, Y: y, W: boxW, H: boxH, Depth: depth}
-		x := left + (width[n]-childrenWidth(children[n], width))/2
-		for _, c := range children[n] {
-			place(c, x, depth+1)
-			x += width[c] + colGap
-		}
-		l.Width = max(l.Width, left+width[n]+margin)
-		l.Height = max(l.Height, y+boxH+margin)
+	put := func(n string, x, depth int) {
+		l.Boxes[n] = Box{X: x, Y: margin + topBand + depth*(boxH+rowGap), W: boxW, H: boxH, Depth: depth}
 	}
 	x := margin
 	for i, r := range roots {
 		if i > 0 {
 			x += masterGap
 		}
-		measure(r)
-		place(r, x, 0)
-		x += width[r]
+		put(r, x, 0)
+		x += boxW
+	}
+	row := roots
+	for depth := 1; len(row) > 0; depth++ {
+		var next []string
+		cursor := math.MinInt
+		for _, p := range row {
+			kids := children[p]
+			if len(kids) == 0 {
+				continue
+			}
+			w := len(kids)*boxW + (len(kids)-1)*colGap
+			start := l.Boxes[p].X + boxW/2 - w/2
+			if start < cursor {
+				start = cursor
+			}
+			for i, c := range kids {
+				put(c, start+i*(boxW+colGap), depth)
+			}
+			cursor = start + w + colGap
+			next = append(next, kids...)
+		}
+		row = next
+	}
+	minX := margin
+	for _, b := range l.Boxes {
+		minX = min(minX, b.X)
+	}
+	for n, b := range l.Boxes {
+		b.X += margin - minX
+		l.Boxes[n] = b
+		l.Width = max(l.Width, b.X+b.W+margin)
+		l.Height = max(l.Height, b.Y+b.H+margin)
 	}
 	l.Width = max(l.Width, 2*margin+boxW)
 	l.Height = max(l.Height, margin+topBand+boxH+margin)
 	return l
 }
 
-func childrenWidth(cs []string, width map[string]int) int {
-	w := 0
-	for i, c := range cs {
-		if i > 0 {
-			w += colGap
-		}
-		w += width[c]
-	}
-	return w
-}
-
 // Edge is one replication channel to draw.
 type Edge struct {
 	From, To string
 	Label    string
+	Title    string // the whole story, for the tooltip
 	Class    string // ok | lag | broken
 }
 
@@ -176,7 +180,11 @@ func Edges(v *View) []Edge {
 		if r == nil || v.Host(r.Source) == nil || r.Source == h.Name {
 			continue
 		}
-		out = append(out, Edge{From: r.Source, To: h.Name, Label: EdgeLabel(r), Class: edgeClass(r)})
+		title := fmt.Sprintf("%s -> %s: IO %s, SQL %s", r.Source, h.Name, orDash(r.IO), orDash(r.SQL))
+		if r.Error != "" {
+			title += "\n" + r.Error
+		}
+		out = append(out, Edge{From: r.Source, To: h.Name, Label: EdgeLabel(r), Title: title, Class: edgeClass(r)})
 	}
 	return out
 }
@@ -375,7 +383,7 @@ func writeEdge(b *strings.Builder, l Layout, e Edge) {
 		// 6.6 units a character at this size).
 		label = truncate(label, max(8, (abs(x2-x1)-16)*10/66))
 	}
-	fmt.Fprintf(b, `<g class="edge edge-%s" data-from="%s" data-to="%s">`, e.Class, html.EscapeString(e.From), html.EscapeString(e.To))
+	fmt.Fprintf(b, `<g class="edge edge-%s" data-from="%s" data-to="%s"><title>%s</title>`, e.Class, html.EscapeString(e.From), html.EscapeString(e.To), html.EscapeString(e.Title))
 	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s marker-end="url(#arrow-%s)"/>`, x1, y1, x2, y2, color, dash, e.Class)
 	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="%s" fill="%s" stroke="#ffffff" stroke-width="4" paint-order="stroke">%s</text>`, lx, ly, anchor, color, html.EscapeString(label))
 	b.WriteString("</g>\n")
