@@ -128,11 +128,24 @@ func (c *cluster) drift(t *testing.T) {
 // fails the test for any that holds a secret.
 func watchCmdlines(t *testing.T, secrets []string) (stop func()) {
 	t.Helper()
+	stopPoll := pollCmdlines(secrets)
+	return func() {
+		hits, polls := stopPoll()
+		t.Logf("polled every process's command line %d times during the runs", polls)
+		for _, h := range hits {
+			t.Errorf("secret on a command line: %s", h)
+		}
+	}
+}
+
+// pollCmdlines reads /proc/*/cmdline every 10ms until stopped, and returns
+// the processes seen with a secret in their arguments (named by pid and
+// program, never by the secret) and how many polls it made.
+func pollCmdlines(secrets []string) (stop func() (hits []string, polls int)) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	seen := map[string]bool{}
-	polls := 0
+	n := 0
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -142,7 +155,7 @@ func watchCmdlines(t *testing.T, secrets []string) (stop func()) {
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			polls++
+			n++
 			paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 			for _, p := range paths {
 				b, err := os.ReadFile(p)
@@ -152,31 +165,38 @@ func watchCmdlines(t *testing.T, secrets []string) (stop func()) {
 				line := strings.ReplaceAll(string(b), "\x00", " ")
 				for _, s := range secrets {
 					if strings.Contains(line, s) {
-						// Name the process and which secret, never the secret.
-						fields := strings.Fields(line)
-						mu.Lock()
-						seen[fmt.Sprintf("%s (%s): a secret of length %d", p, fields[0], len(s))] = true
-						mu.Unlock()
+						seen[fmt.Sprintf("%s (%s): a secret of length %d", p, strings.Fields(line)[0], len(s))] = true
 					}
 				}
 			}
 		}
 	}()
-	return func() {
+	return func() ([]string, int) {
 		close(done)
 		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		t.Logf("polled every process's command line %d times during the runs", polls)
-		var hits []string
+		var out []string
 		for h := range seen {
-			hits = append(hits, h)
+			out = append(out, h)
 		}
-		sort.Strings(hits)
-		for _, h := range hits {
-			t.Errorf("secret on a command line: %s", h)
-		}
+		sort.Strings(out)
+		return out, n
 	}
+}
+
+// TestCmdlinePollerSeesASecret: the poller the CM tests rely on does catch
+// a secret on a command line (here a shell's $0), so a clean run means
+// something.
+func TestCmdlinePollerSeesASecret(t *testing.T) {
+	secret := "cm-test-poller-probe-" + fmt.Sprint(time.Now().UnixNano())
+	stop := pollCmdlines([]string{secret})
+	if out, err := exec.Command("sh", "-c", "sleep 0.3", secret).CombinedOutput(); err != nil {
+		t.Fatalf("sh: %v %s", err, out)
+	}
+	hits, polls := stop()
+	if len(hits) == 0 {
+		t.Fatalf("%d polls did not see the probe's command line", polls)
+	}
+	t.Logf("seen: %v", hits)
 }
 
 func allSecrets() []string {
