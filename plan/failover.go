@@ -278,7 +278,7 @@ func (d *differ) repointTo(w, old *topology.Host, target gtid.Set, wait string, 
 			continue
 		}
 		if ahead := Executed(lh).Subtract(target); checkAhead && !ahead.Empty() {
-			d.problem(Problem{Severity: SeverityWarning, Host: h.Name,
+			d.problem(Problem{Severity: SeverityWarning, Kind: ProblemReplicaAhead, Host: h.Name,
 				Summary: fmt.Sprintf("%s is ahead of the new writer %s by %s: not repointed", h.Name, w.Name, ahead),
 				Detail:  "It holds transactions " + w.Name + " does not have (written on it directly, or received from " + old.Name + " alone). Pointing it at " + w.Name + " would fail or diverge; rebuild it from " + w.Name + " or reconcile the GTIDs by hand."})
 			continue

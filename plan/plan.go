@@ -194,11 +194,20 @@ const (
 // unreachable host, two writable masters, a setting that needs a restart.
 type Problem struct {
 	Severity Severity `json:"severity"`
-	Host     string   `json:"host,omitempty"`
-	Address  string   `json:"address,omitempty"`
-	Summary  string   `json:"summary"`
-	Detail   string   `json:"detail,omitempty"`
+	// Kind names the problems a program acts on ("" for the others).
+	Kind    ProblemKind `json:"kind,omitempty"`
+	Host    string      `json:"host,omitempty"`
+	Address string      `json:"address,omitempty"`
+	Summary string      `json:"summary"`
+	Detail  string      `json:"detail,omitempty"`
 }
+
+// ProblemKind names a problem the watch (or a script) acts on.
+type ProblemKind string
+
+// ProblemReplicaAhead: a failover leaves this replica alone, because it holds
+// transactions the new writer lacks.
+const ProblemReplicaAhead ProblemKind = "replica_ahead"
 
 // FormatVersion is the version of the JSON schema (docs/plan-json.md) of
 // `mmm plan --json` and of saved plan files. Bump it on any incompatible change.

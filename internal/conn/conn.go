@@ -73,8 +73,15 @@ func Config(h *topology.Host, t Timeouts) *mysql.Config {
 // to a server one after another, and session settings (sql_log_bin) must
 // stay on the connection that set them.
 func Open(ctx context.Context, h *topology.Host, t Timeouts) (*sql.DB, error) {
+	return OpenConfig(ctx, h, t, Config(h, t))
+}
+
+// OpenConfig is Open with a driver configuration made by Config and then
+// adjusted by the caller (the watch's reader sends its two statements in one
+// round trip: MultiStatements).
+func OpenConfig(ctx context.Context, h *topology.Host, t Timeouts, cfg *mysql.Config) (*sql.DB, error) {
 	t = t.WithDefaults()
-	connector, err := mysql.NewConnector(Config(h, t))
+	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, &Error{Host: h.Name, Addr: Addr(h), Err: err}
 	}

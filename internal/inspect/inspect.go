@@ -164,16 +164,93 @@ func (r *Reader) read(ctx context.Context, d depth) *topology.LiveHost {
 	return lh
 }
 
+// health is the health read in one round trip: the variables and status,
+// then the replica status, as two result sets of one request.
+func (r *Reader) health(ctx context.Context, q querier, lh *topology.LiveHost) error {
+	f := *r.flavor
+	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+	defer cancel()
+	rs, err := q.db.QueryContext(ctx, r.query+"; "+f.ShowReplicaStatus())
+	if err != nil {
+		return fmt.Errorf("read variables, status and replica status: %w", err)
+	}
+	defer rs.Close()
+	vars, status := map[string]string{}, map[string]string{}
+	for rs.Next() {
+		var name, value sql.NullString
+		if err := rs.Scan(&name, &value); err != nil {
+			return err
+		}
+		n := strings.ToLower(name.String)
+		if slices.Contains(statusNames, n) {
+			status[n] = value.String
+		} else {
+			vars[n] = value.String
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("read variables and status: %w", err)
+	}
+	if !rs.NextResultSet() {
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("read replica status: %w", err)
+		}
+		return errors.New("read replica status: the server sent no second result")
+	}
+	rows, err := scanRows(rs)
+	if err != nil {
+		return fmt.Errorf("read replica status: %w", err)
+	}
+	return r.fill(f, vars, status, rows, lh)
+}
+
+// fill sets lh from a read's variables, status and replica status rows.
+func (r *Reader) fill(f flavor.Flavor, vars, status map[string]string, replica []map[string]sql.NullString, lh *topology.LiveHost) error {
+	lh.Version = vars["version"]
+	vf, err := flavor.Parse(lh.Version)
+	if err != nil {
+		return err
+	}
+	if vf != f {
+		r.flavor, r.query = &vf, "" // upgraded in place: the next read asks anew
+	}
+	fillVariables(vf, vars, lh)
+	lh.Uptime = int64(atoi(status["uptime"]))
+	if lh.SemiSyncMasterEnabled {
+		lh.SemiSyncSourceActive = semiSyncSourceActive(status)
+	}
+	if len(replica) > 0 {
+		if lh.Replica, err = flavor.ParseReplicaStatus(vf, replica[0]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *Reader) readInto(ctx context.Context, d depth, lh *topology.LiveHost) error {
 	t := r.opts.Timeouts
 	if r.db == nil {
-		db, err := conn.Open(ctx, r.h, t)
+		// Statements of our own only (no input in them): the health read
+		// sends its two in one round trip.
+		cfg := conn.Config(r.h, t)
+		cfg.MultiStatements = true
+		db, err := conn.OpenConfig(ctx, r.h, t, cfg)
 		if err != nil {
 			return err
 		}
 		r.db = db
 	}
 	q := querier{db: r.db, timeout: t.Query}
+	if d == depthHealth && r.query != "" {
+		if err := r.health(ctx, q, lh); err != nil {
+			return err
+		}
+		if lh.Replica != nil {
+			lh.Replica.HeartbeatPeriod = r.heartbeat
+		}
+		lh.UserSchemas = slices.Clone(r.schemas)
+		return nil
+	}
 
 	if r.flavor != nil && r.query == "" {
 		r.query = variablesAndStatusQuery(*r.flavor)
@@ -182,37 +259,21 @@ func (r *Reader) readInto(ctx context.Context, d depth, lh *topology.LiveHost) e
 	if err != nil {
 		return err
 	}
-	lh.Version = vars["version"]
-	f, err := flavor.Parse(lh.Version)
+	f, err := flavor.Parse(vars["version"])
 	if err != nil {
 		return err
 	}
 	if r.flavor == nil || *r.flavor != f {
 		r.flavor, r.query = &f, ""
 	}
-	fillVariables(f, vars, lh)
-	lh.Uptime = int64(atoi(status["uptime"]))
-	if lh.SemiSyncMasterEnabled {
-		lh.SemiSyncSourceActive = semiSyncSourceActive(status)
-	}
-
 	rows, err := q.rows(ctx, f.ShowReplicaStatus())
 	if err != nil {
 		return fmt.Errorf("read replica status: %w", err)
 	}
-	if len(rows) > 0 {
-		if lh.Replica, err = flavor.ParseReplicaStatus(f, rows[0]); err != nil {
-			return err
-		}
+	if err := r.fill(f, vars, status, rows, lh); err != nil {
+		return err
 	}
 
-	if d == depthHealth {
-		if lh.Replica != nil {
-			lh.Replica.HeartbeatPeriod = r.heartbeat
-		}
-		lh.UserSchemas = slices.Clone(r.schemas)
-		return nil
-	}
 	r.heartbeat = 0
 	if lh.Replica != nil {
 		r.heartbeat = readHeartbeat(ctx, q, f)
@@ -253,6 +314,11 @@ func (q querier) rows(ctx context.Context, query string) ([]map[string]sql.NullS
 		return nil, err
 	}
 	defer rs.Close()
+	return scanRows(rs)
+}
+
+// scanRows reads every row of rs' current result set as column name -> value.
+func scanRows(rs *sql.Rows) ([]map[string]sql.NullString, error) {
 	cols, err := rs.Columns()
 	if err != nil {
 		return nil, err

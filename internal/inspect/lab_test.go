@@ -313,6 +313,7 @@ func TestReaderHealthIsCheap(t *testing.T) {
 		}
 		return v
 	}
+	r.Health(ctx) // the first one after a full read may still take the long way
 	const reads = 20
 	before := questions()
 	var health *topology.LiveHost

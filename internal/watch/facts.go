@@ -92,15 +92,18 @@ type factStore struct {
 	// inspectNow wakes a host's inspection loop (after the watch changed
 	// the host, the round waits for a look taken after the change).
 	inspectNow map[string]chan struct{}
+	// probeNow wakes a host's greeting probe (its inspection failed).
+	probeNow map[string]chan struct{}
 }
 
 func newFactStore(c *topology.Cluster) *factStore {
 	fs := &factStore{hosts: map[string]*HostFacts{}, kick: make(chan struct{}, 1), witness: make(chan struct{}, 1), suspect: map[string]chan struct{}{},
-		inspectNow: map[string]chan struct{}{}}
+		inspectNow: map[string]chan struct{}{}, probeNow: map[string]chan struct{}{}}
 	for _, h := range c.Hosts {
 		fs.hosts[h.Name] = &HostFacts{Witnesses: map[string]WitnessFact{}}
 		fs.suspect[h.Name] = make(chan struct{}, 1)
 		fs.inspectNow[h.Name] = make(chan struct{}, 1)
+		fs.probeNow[h.Name] = make(chan struct{}, 1)
 	}
 	return fs
 }
@@ -198,9 +201,17 @@ func every(ctx context.Context, period time.Duration, wake <-chan struct{}, fn f
 	}
 }
 
+// serverLoop probes its host's server port every check period, unless the
+// inspection on its kept connection answered within the period (a server
+// that answers queries greets): in steady state the monitor opens no
+// connection at all. An inspection that fails wakes it at once, so a crash
+// is told from a freeze as fast as before.
 func (w *Watch) serverLoop(ctx context.Context, h *topology.Host) {
 	addr := net.JoinHostPort(h.Address, strconv.Itoa(portOf(h)))
-	every(ctx, w.probePeriod(), nil, func() {
+	every(ctx, w.probePeriod(), w.facts.probeNow[h.Name], func() {
+		if w.greetedLately(h.Name) {
+			return
+		}
 		t0 := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, w.probeTimeout())
 		state, detail := agent.ProbeServer(pctx, addr, w.probeTimeout())
@@ -230,6 +241,16 @@ func (w *Watch) serverLoop(ctx context.Context, h *topology.Host) {
 // reconcile diffs) every reconcile period, at once when the watch changed
 // the host (inspectNow), and whenever the server comes back (unreachable
 // before, or restarted: SET GLOBAL settings are gone).
+// greetedLately: the host's last inspection answered within about a period
+// (the two loops tick apart, so half a period of slack) and no inspection
+// has hung for more than half a period since: its server greets.
+func (w *Watch) greetedLately(host string) bool {
+	f := w.facts.Get(host)
+	p := w.probePeriod()
+	return f.Server.State == agent.ProbeOK && f.Live != nil && f.Live.Reachable && f.LiveOKAt.After(f.Server.At) &&
+		time.Since(f.LiveOKAt) < p+p/2 && (f.LiveAttempt.IsZero() || time.Since(f.LiveAttempt) < p/2)
+}
+
 func (w *Watch) inspectLoop(ctx context.Context, h *topology.Host) {
 	r := w.newReader(h.Name)
 	defer r.Close()
@@ -266,6 +287,9 @@ func (w *Watch) inspectLoop(ctx context.Context, h *topology.Host) {
 				}
 			}
 		})
+		if lh == nil || !lh.Reachable {
+			signal(w.facts.probeNow[h.Name])
+		}
 		back := lh != nil && lh.Reachable && (prev == nil || !prev.Reachable || lh.Uptime < prev.Uptime)
 		if full && lh != nil && lh.Reachable {
 			lastFull = t0
@@ -318,35 +342,58 @@ func (r inspectReader) Full(ctx context.Context) *topology.LiveHost {
 	return &topology.LiveHost{Name: r.host, Error: "not inspected"}
 }
 
+// agentLoop asks its host's agent for its status every check period,
+// unless a lease renewal's answer (the same status) came within the period:
+// renewals run every lease/4, so most agents are asked nothing more. A
+// suspicion asks at once.
 func (w *Watch) agentLoop(ctx context.Context, h *topology.Host) {
-	every(ctx, w.probePeriod(), w.facts.suspect[h.Name], func() {
-		actx, cancel := context.WithTimeout(ctx, w.agentTimeout())
-		st, err := w.cfg.Agents.Status(actx, h.Name)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		now := time.Now()
-		if err == nil {
-			w.leases.SetNonce(h.Name, st.Nonce, now)
-		}
-		w.facts.update(h.Name, func(f *HostFacts) {
-			f.AgentAt = now
-			if err != nil {
-				f.AgentErr = err
-				if f.AgentFailSince.IsZero() {
-					f.AgentFailSince = now
-				}
+	t := time.NewTicker(w.probePeriod())
+	defer t.Stop()
+	ask := true
+	for {
+		if ask || time.Since(w.facts.Get(h.Name).AgentOKAt) >= w.probePeriod() {
+			actx, cancel := context.WithTimeout(ctx, w.agentTimeout())
+			st, err := w.cfg.Agents.Status(actx, h.Name)
+			cancel()
+			if ctx.Err() != nil {
 				return
 			}
-			f.Agent, f.AgentErr, f.AgentOKAt, f.AgentFailSince = st, nil, now, time.Time{}
-		})
-		// The writer's agent finds its server down or frozen: the round
-		// decides now, not at its next tick.
-		if err == nil && st.Server != nil && st.Server.State != agent.ProbeOK && h.Name == w.currentWriter() {
-			signal(w.facts.kick)
+			if err == nil {
+				w.leases.SetNonce(h.Name, st.Nonce, time.Now())
+			}
+			w.recordAgent(h.Name, st, err)
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ask = false
+		case <-w.facts.suspect[h.Name]:
+			ask = true
+		}
+	}
+}
+
+// recordAgent stores an agent's answer (a status, or a renewal's answer,
+// which is the same status) or its failure in the host's facts.
+func (w *Watch) recordAgent(host string, st *agent.Status, err error) {
+	now := time.Now()
+	w.facts.update(host, func(f *HostFacts) {
+		f.AgentAt = now
+		if err != nil {
+			f.AgentErr = err
+			if f.AgentFailSince.IsZero() {
+				f.AgentFailSince = now
+			}
+			return
+		}
+		f.Agent, f.AgentErr, f.AgentOKAt, f.AgentFailSince = st, nil, now, time.Time{}
 	})
+	// The writer's agent finds its server down or frozen: the round
+	// decides now, not at its next tick.
+	if err == nil && st.Server != nil && st.Server.State != agent.ProbeOK && host == w.currentWriter() {
+		signal(w.facts.kick)
+	}
 }
 
 // suspectWriter: the monitor has doubts about the writer (its last greeting

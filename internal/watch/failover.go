@@ -159,7 +159,7 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 		return
 	}
 	for _, pr := range p.Problems {
-		if pr.Host != "" && pr.Host != dead && strings.Contains(pr.Summary, "ahead of the new writer") {
+		if pr.Kind == plan.ProblemReplicaAhead && pr.Host != dead {
 			w.aheadAfterFailover[pr.Host] = pr.Summary
 			w.problems[pr.Host] = pr.Summary
 			w.log.Error("replica ahead of the new writer, not repointed", "host", pr.Host, "why", pr.Summary)

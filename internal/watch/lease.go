@@ -255,6 +255,7 @@ func (w *Watch) grant(ctx context.Context, host string, roles []RoleIP) (*agent.
 	w.leases.SetNonce(host, st.Nonce, now)
 	w.leases.SetRenewed(host, now)
 	w.leases.SetHeld(host, fromAgentRoles(st.Roles))
+	w.recordAgent(host, st, nil)
 	return st, nil
 }
 

@@ -286,7 +286,7 @@ func simFailover(w *Watch, sim *Simulation, in SimInput, states map[string]State
 		}
 	}
 	for _, pr := range sim.Plan.Problems {
-		if pr.Host != "" && pr.Host != dead && pr.Severity == plan.SeverityWarning {
+		if pr.Kind == plan.ProblemReplicaAhead && pr.Host != dead {
 			sim.Risk.Ahead = append(sim.Risk.Ahead, pr.Summary)
 		}
 	}
