@@ -75,7 +75,7 @@ window.mmmTimes = { script: performance.now() };
     var running = r.io === "Yes" && r.sql === "Yes";
     if (!running) {
       var err = r.error || "";
-      if (err.length > 90) err = err.slice(0, 89) + "…"; // the whole error is in the host's details
+      if (err.length > 60) err = err.slice(0, 59) + "…"; // the whole error is in the host's details
       return ["IO " + (r.io || "-") + ", SQL " + (r.sql || "-") + (err ? ": " + err : ""), "broken"];
     }
     var s = "from " + r.source + ", lag " + (r.lag_seconds == null ? "?" : r.lag_seconds + "s");
@@ -210,11 +210,15 @@ window.mmmTimes = { script: performance.now() };
   // ---- charts ------------------------------------------------------------
   function chart(id, series, unit) {
     var W = 560, H = 150, L = 40, R = 8, T = 8, B = 20;
-    var now = Date.now(), t0 = now - HISTORY_MS;
+    // The x axis spans what there is (at least a minute), up to HISTORY_MS:
+    // a watch that just started does not draw its points in a corner.
+    var now = Date.now(), first = now;
+    series.forEach(function (s) { if (s.points.length && s.points[0][0] < first) first = s.points[0][0]; });
+    var span = Math.min(HISTORY_MS, Math.max(60000, now - first)), t0 = now - span;
     var maxY = 0;
     series.forEach(function (s) { s.points.forEach(function (p) { if (p[1] != null && p[1] > maxY) maxY = p[1]; }); });
     maxY = maxY <= 0 ? 1 : maxY * 1.15;
-    var x = function (t) { return L + (W - L - R) * (t - t0) / HISTORY_MS; };
+    var x = function (t) { return L + (W - L - R) * (t - t0) / span; };
     var y = function (v) { return T + (H - T - B) * (1 - v / maxY); };
     var ns = "http://www.w3.org/2000/svg";
     var svg = document.createElementNS(ns, "svg");
@@ -231,7 +235,7 @@ window.mmmTimes = { script: performance.now() };
     var top = maxY >= 10 ? Math.round(maxY) : maxY.toFixed(1);
     mk("text", { x: L - 4, y: T + 9, "text-anchor": "end" }, top);
     mk("text", { x: L - 4, y: H - B, "text-anchor": "end" }, "0");
-    mk("text", { x: L, y: H - 4 }, "-" + Math.round(HISTORY_MS / 60000) + " min");
+    mk("text", { x: L, y: H - 4 }, span >= 90000 ? "-" + Math.round(span / 60000) + " min" : "-" + Math.round(span / 1000) + " s");
     mk("text", { x: W - R, y: H - 4, "text-anchor": "end" }, "now");
     series.forEach(function (s) {
       var d = "", pen = false;

@@ -382,6 +382,7 @@ func TestStatusPage(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS(`#topology g.host[data-host="master1"] rect`)))
 	b.waitJS(10*time.Second, "master1's checks", `document.getElementById("detail-title").textContent.indexOf("master1") == 0 && document.querySelector('#checks td.fail')`)
 	b.screenshot(filepath.Join(binDir(t), "ui-after.png"), false)
+	b.screenshot(filepath.Join(binDir(t), "ui-after-full.png"), true) // the whole page: charts and timeline
 
 	// Banners: the mode, then a lost watch.
 	if err := w.SetMode(watch.ModeManual); err != nil {
