@@ -333,6 +333,16 @@ func TestStatusPage(t *testing.T) {
 	})()`)
 	t.Logf("page load from the lab: first view drawn %v ms after navigation start (5 loads); last load: %s", loads, nav)
 
+	// What the open page costs the servers: statements per second each
+	// server answered (its Questions counter) with the page closed, then
+	// open and streaming. The watch's own probes are the same in both.
+	b.do(chromedp.Navigate("about:blank"))
+	closed := questionsRate(t, c, 3*time.Second)
+	b.do(chromedp.Navigate(base + "/"))
+	b.waitJS(10*time.Second, "first view", `window.mmmFirstView > 0`)
+	open := questionsRate(t, c, 3*time.Second)
+	t.Logf("statements/s per server, page closed: %s; page open: %s", closed, open)
+
 	// Hosts, roles and states, in the drawing and in the table.
 	for _, h := range c.Hosts {
 		b.waitJS(5*time.Second, h.Name+" ONLINE in the drawing and the table",
@@ -417,4 +427,40 @@ func TestStatusPage(t *testing.T) {
 	}
 	t.Logf("control API shut down in %s with a page streaming", time.Since(t0).Round(time.Millisecond))
 	b.waitJS(15*time.Second, "lost-watch banner", `document.querySelector('#banners [data-banner="lost"]')`)
+}
+
+// questionsRate is, per server, the statements it answered per second over
+// d (Questions counts each statement a client sends, ours included: one per
+// server per reading, subtracted).
+func questionsRate(t *testing.T, c *topology.Cluster, d time.Duration) string {
+	t.Helper()
+	read := func() map[string]int64 {
+		out := map[string]int64{}
+		for _, h := range c.Hosts {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			db, err := conn.Open(ctx, h, conn.Timeouts{})
+			if err != nil {
+				cancel()
+				t.Fatalf("connect %s: %v", h.Name, err)
+			}
+			var name string
+			var n int64
+			err = db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Questions'").Scan(&name, &n)
+			db.Close()
+			cancel()
+			if err != nil {
+				t.Fatalf("Questions on %s: %v", h.Name, err)
+			}
+			out[h.Name] = n
+		}
+		return out
+	}
+	before := read()
+	time.Sleep(d)
+	after := read()
+	var parts []string
+	for _, h := range c.Hosts {
+		parts = append(parts, fmt.Sprintf("%s %.1f", h.Name, float64(after[h.Name]-before[h.Name]-1)/d.Seconds()))
+	}
+	return strings.Join(parts, ", ")
 }
