@@ -20,7 +20,9 @@
 # apply; an error (1) is never taken for drift: Exec['mmm plan failed']
 # runs the plan again to fail the run with mmm's own message, and the apply
 # is skipped. In --noop a drift shows as a pending Exec['mmm apply'], an
-# error as a pending Exec['mmm plan failed'].
+# error as a pending Exec['mmm plan failed']. --noop never writes the secrets
+# file either: before the first real run has written it, --noop shows that
+# error (mmm cannot read the file).
 class mmm::apply (
   String $mmm_binary                                       = '/usr/local/bin/mmm',
   String $mmm_config                                       = '/etc/mmm',
