@@ -34,19 +34,24 @@ func TestMain(m *testing.M) {
 	labtest.Main(m, "../../../examples/lab/mmm.hcl", labtest.Subnet("198.18.14"))
 }
 
-// chromium finds Debian's browser. Without it the test skips, unless
-// MMM_REQUIRE_LAB=1 (CI, make test): then it fails.
+// chromium finds Debian's browser (MMM_CHROMIUM names another). Without
+// it the test skips, unless MMM_REQUIRE_LAB=1 (CI, make test): then it
+// fails.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+	names := []string{"chromium", "chromium-browser", "google-chrome"}
+	if env := os.Getenv("MMM_CHROMIUM"); env != "" {
+		names = []string{env}
+	}
+	for _, name := range names {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
 	}
 	if os.Getenv(labtest.RequireEnv) == "1" {
-		t.Fatalf("no chromium on PATH and %s=1: install it with `make deps` (Debian package chromium)", labtest.RequireEnv)
+		t.Fatalf("no browser (%s) and %s=1: install it with `make deps` (Debian package chromium)", strings.Join(names, ", "), labtest.RequireEnv)
 	}
-	t.Skip("no chromium on PATH (make deps installs it)")
+	t.Skipf("no browser (%s): make deps installs chromium", strings.Join(names, ", "))
 	return ""
 }
 
