@@ -210,6 +210,12 @@ func (w *Watch) serverLoop(ctx context.Context, h *topology.Host) {
 	addr := net.JoinHostPort(h.Address, strconv.Itoa(portOf(h)))
 	every(ctx, w.probePeriod(), w.facts.probeNow[h.Name], func() {
 		if w.greetedLately(h.Name) {
+			// The inspection's answer is the greeting's: record it as one,
+			// so the detector and the ping check see a fresh "ok".
+			w.facts.update(h.Name, func(f *HostFacts) {
+				f.Server.At, f.Server.Detail = f.LiveSent, "answered the inspection"
+				f.ServerOKAt = f.LiveOKAt
+			})
 			return
 		}
 		t0 := time.Now()
@@ -247,7 +253,7 @@ func (w *Watch) serverLoop(ctx context.Context, h *topology.Host) {
 func (w *Watch) greetedLately(host string) bool {
 	f := w.facts.Get(host)
 	p := w.probePeriod()
-	return f.Server.State == agent.ProbeOK && f.Live != nil && f.Live.Reachable && f.LiveOKAt.After(f.Server.At) &&
+	return f.Server.State == agent.ProbeOK && f.Live != nil && f.Live.Reachable && !f.LiveSent.Before(f.Server.At) &&
 		time.Since(f.LiveOKAt) < p+p/2 && (f.LiveAttempt.IsZero() || time.Since(f.LiveAttempt) < p/2)
 }
 

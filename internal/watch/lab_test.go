@@ -185,6 +185,14 @@ func TestWatchLab(t *testing.T) {
 	k.waitFor(20*time.Second, "every host ONLINE with its roles", func(r watch.Report) bool {
 		return allOnline(r) && r.Writer == "master1" && len(roles(r, "master1")) == 1 && len(roles(r, "slave1")) == 1 && len(roles(r, "slave2")) == 1
 	})
+	// Steady state: the greeting probe rests while the kept connection
+	// answers, and the writer stays judged alive all along.
+	for range 20 {
+		if r := k.w.Status(); r.WriterVerdict != watch.WriterAlive {
+			t.Fatalf("healthy writer judged %s in steady state:\n%s", r.WriterVerdict, render(r))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	t.Run("monitor cut off from the writer alone: no failover", func(t *testing.T) {
 		m1 := c.Host("master1").Address
