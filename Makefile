@@ -1,6 +1,6 @@
 # mmm — build, test and demo. `make demo` and `make test` install what is missing
-# (mariadb-server, mariadb-client, mariadb-backup, iproute2, ansible-core, puppet)
-# with apt-get; run them as root.
+# (mariadb-server, mariadb-client, mariadb-backup, iproute2, ansible-core, puppet,
+# chromium) with apt-get; run them as root.
 
 SHELL     := /bin/bash
 GO        ?= go
