@@ -130,6 +130,7 @@ func (b *builder) build(root *rootSpec) *topology.Cluster {
 	b.replication(e, single(b, "replication", root.Replication, func(s *replicationSpec) hcl.Range { return s.DefRange }))
 	b.agent(e, single(b, "agent", root.Agents, func(s *agentSpec) hcl.Range { return s.DefRange }))
 	b.monitor(e, single(b, "monitor", root.Monitors, func(s *monitorSpec) hcl.Range { return s.DefRange }))
+	b.tls(e, single(b, "tls", root.TLS, func(s *tlsSpec) hcl.Range { return s.DefRange }))
 
 	var users []userIn
 	var roles []roleIn
@@ -316,10 +317,12 @@ func (b *builder) agent(e *evaluator, s *agentSpec) {
 	a := &b.c.Agent
 	a.Port = DefaultAgentPort
 	a.Fence = DefaultAgentFence
+	a.Failsafe = true
 	if s == nil {
 		return
 	}
 	a.Enabled = true
+	b.src["agent"] = s.DefRange
 	a.Port = int(e.integer(s.Port, DefaultAgentPort, 1, 65535))
 	a.Token = e.secret(s.Token, "agent token")
 	a.TLSCert = e.str(s.TLSCert, "")
@@ -327,6 +330,7 @@ func (b *builder) agent(e *evaluator, s *agentSpec) {
 	if (a.TLSCert == "") != (a.TLSKey == "") {
 		b.errorf(s.DefRange.Ptr(), "Incomplete TLS certificate", "tls_cert and tls_key go together: set both or neither.")
 	}
+	a.Failsafe = e.boolean(s.Failsafe, true)
 	a.Fence = e.str(s.Fence, DefaultAgentFence)
 	if a.Fence != topology.FenceKill && a.Fence != topology.FenceReadOnly {
 		b.errorf(s.Fence.Expr.Range().Ptr(), "Invalid fence",

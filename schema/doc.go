@@ -7,8 +7,8 @@ structs that keep their source ranges, then converted into the desired model
 
 --config names a file or a directory; a directory's *.hcl files are read in
 name order and merged (like Terraform): blocks may be spread over files, but a
-block that may appear once (cluster, defaults, replication, agent, monitor)
-appears once in all of them. Decoding keeps the source range of every
+block that may appear once (cluster, defaults, replication, agent, monitor,
+tls) appears once in all of them. Decoding keeps the source range of every
 attribute, so each mistake is an hcl.Diagnostic pointing at file:line:col, and
 all of them are reported in one run.
 
@@ -38,7 +38,10 @@ all of them are reported in one run.
 	role "NAME"      mode ("exclusive" | "balanced", required), hosts, ips, prefer
 	agent            port (9989), token, tls_cert, tls_key,
 	                 fence ("kill" | "read_only", default "kill": how an agent
-	                 fences a server whose read_only cannot be set in time)
+	                 fences a server whose read_only cannot be set in time),
+	                 failsafe (true: with no watch renewing its lease, the
+	                 writer keeps its role while every other agent confirms
+	                 that no watch is acting and nobody else holds it)
 	monitor          listen ("127.0.0.1:9988"), token, check_period ("1s"),
 	                 trap_period ("5s"), lease ("5s"), auto_set_online ("60s";
 	                 "0s" = never), flap_count (3), flap_duration ("1h"),
@@ -51,6 +54,12 @@ all of them are reported in one run.
 	                 check_period), reconcile_period ("5s", ≥ check_period:
 	                 how often the watch compares replication and read_only
 	                 with the file between the health rounds)
+	tls              dir (required): the directory of the cluster's CA and
+	                 certificates (mmm tls init): ca.pem, and per identity
+	                 NAME.pem and NAME-key.pem (a host's name, "monitor",
+	                 "operator"). Turns on TLS 1.3 with client certificates
+	                 on the agents' API and the watch's control API; replaces
+	                 agent.tls_cert and tls_key (docs/security.md)
 	check "NAME"     ping, mysql, rep_threads and rep_backlog always run;
 	                 a block with their name tunes period (monitor.check_period),
 	                 trap_period (monitor.trap_period), timeout ("2s"),

@@ -27,6 +27,9 @@ type Options struct {
 	// RequireSecrets turns an unset env()/file()/variable used for a secret into
 	// an error. validate leaves it false (CI has no secrets): then it is a warning.
 	RequireSecrets bool
+	// Advise adds validate's advice about the deployment, not the file's
+	// correctness: a cluster on the network without a tls block.
+	Advise bool
 }
 
 // Loader loads topology files and renders diagnostics against their source.

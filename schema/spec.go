@@ -22,6 +22,7 @@ type rootSpec struct {
 	Monitors    []*monitorSpec     `hcl:"monitor,block"`
 	Checks      []*checkSpec       `hcl:"check,block"`
 	Modules     []*moduleSpec      `hcl:"module,block"`
+	TLS         []*tlsSpec         `hcl:"tls,block"`
 }
 
 // moduleRootSpec is what a module directory may declare.
@@ -134,6 +135,7 @@ type agentSpec struct {
 	TLSCert  *hcl.Attribute `hcl:"tls_cert"`
 	TLSKey   *hcl.Attribute `hcl:"tls_key"`
 	Fence    *hcl.Attribute `hcl:"fence"`
+	Failsafe *hcl.Attribute `hcl:"failsafe"`
 	DefRange hcl.Range      `hcl:",def_range"`
 }
 
@@ -155,6 +157,12 @@ type monitorSpec struct {
 	HostLostAfter *hcl.Attribute `hcl:"host_lost_after"`
 	Reconcile     *hcl.Attribute `hcl:"reconcile_period"`
 	DefRange      hcl.Range      `hcl:",def_range"`
+}
+
+// tlsSpec is the tls block: mutual TLS with the cluster's own CA.
+type tlsSpec struct {
+	Dir      *hcl.Attribute `hcl:"dir"`
+	DefRange hcl.Range      `hcl:",def_range"`
 }
 
 type checkSpec struct {

@@ -22,6 +22,7 @@ func (b *builder) validate() {
 	b.validateRoles()
 	b.validateReplication()
 	b.validateReadOnlyBypass()
+	b.validateTLS()
 }
 
 // readOnlyBypass says, per flavor, which global privileges let a session write

@@ -15,7 +15,7 @@ type ValidateCmd struct {
 
 func (v *ValidateCmd) Run(g *Globals) error {
 	if !v.JSON {
-		loader := schema.NewLoader(schema.Options{Vars: g.Var})
+		loader := schema.NewLoader(schema.Options{Vars: g.Var, Advise: true})
 		_, diags := loader.Load(g.Config)
 		if len(diags) > 0 {
 			if err := loader.WriteDiagnostics(g.Stderr, diags); err != nil {
@@ -32,7 +32,7 @@ func (v *ValidateCmd) Run(g *Globals) error {
 		}
 		return nil
 	}
-	loader := schema.NewLoader(schema.Options{Vars: g.Var})
+	loader := schema.NewLoader(schema.Options{Vars: g.Var, Advise: true})
 	_, diags := loader.Load(g.Config)
 	out, err := json.MarshalIndent(loader.JSONDiagnostics(diags), "", "  ")
 	if err != nil {

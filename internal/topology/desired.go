@@ -49,7 +49,19 @@ type Cluster struct {
 	Agent       Agent
 	Monitor     Monitor
 	Checks      []*Check
+	// TLS is the tls block: mutual TLS on the agents' and the watch's APIs.
+	TLS TLS
 }
+
+// TLS turns on mutual TLS (TLS 1.3, client certificates of the cluster's
+// CA) on the agents' API and the watch's control API. Dir holds ca.pem and
+// NAME.pem/NAME-key.pem per identity (package internal/pki, `mmm tls init`).
+type TLS struct {
+	Dir string // "" = no tls block
+}
+
+// TLSOn reports whether the file has a tls block.
+func (c *Cluster) TLSOn() bool { return c.TLS.Dir != "" }
 
 // Host is one data node.
 type Host struct {
@@ -140,6 +152,11 @@ type Agent struct {
 	// time (frozen, hung): FenceKill (default for hosts of an exclusive role)
 	// SIGKILLs it; FenceReadOnly only tries read_only and reports failure.
 	Fence string
+	// Failsafe: when no watch renews the lease, the writer's agent keeps the
+	// role as long as every other agent confirms that none of them holds an
+	// exclusive role, was renewed by a watch within a lease, or saw a newer
+	// epoch (docs/fencing.md, "Failsafe"). Default true.
+	Failsafe bool
 }
 
 // Fence modes of agent.fence.

@@ -1,0 +1,77 @@
+package schema
+
+import (
+	"net"
+	"slices"
+
+	"github.com/mysql-mmm/mmm/internal/pki"
+)
+
+// tls converts the tls block. The files themselves are read by the agent and
+// the watch at start (a machine holds only its own key), not here.
+func (b *builder) tls(e *evaluator, s *tlsSpec) {
+	if s == nil {
+		return
+	}
+	b.src["tls"] = s.DefRange
+	if s.Dir == nil {
+		b.errorf(s.DefRange.Ptr(), "Missing tls dir",
+			"The tls block names the directory of the cluster's certificates: tls { dir = \"/etc/mmm/tls\" } (make them with mmm tls init).")
+		return
+	}
+	b.c.TLS.Dir = e.str(s.Dir, "")
+	if b.c.TLS.Dir == "" {
+		b.errorf(s.Dir.Expr.Range().Ptr(), "Empty tls dir",
+			"dir is the directory of ca.pem and each machine's NAME.pem and NAME-key.pem, e.g. \"/etc/mmm/tls\"; remove the tls block to run without TLS.")
+	}
+}
+
+// validateTLS runs after every block is converted: it needs the hosts, the
+// agent and the monitor.
+func (b *builder) validateTLS() {
+	c := b.c
+	if c.TLSOn() {
+		for _, h := range c.Hosts {
+			if slices.Contains(pki.ReservedNames, h.Name) {
+				b.errorf(b.at("host."+h.Name), "Reserved host name with TLS",
+					"With a tls block, the certificate of host %q would clash with the file of the %s; rename the host.", h.Name, h.Name)
+			}
+		}
+		if c.Agent.TLSCert != "" {
+			b.errorf(b.at("tls"), "Two TLS settings for the agents",
+				"The tls block gives the agents their certificates (DIR/HOST.pem) and requires client certificates; remove agent.tls_cert and agent.tls_key.")
+		}
+		return
+	}
+	if !b.l.opts.Advise || !b.nonLoopback() {
+		return
+	}
+	if c.Agent.TLSCert != "" {
+		b.warnf(b.at("agent"), "Agent TLS without client certificates",
+			"agent.tls_cert encrypts the agents' API but anyone with the token may call it, and the watch's control API stays plain HTTP. "+
+				"Use a tls block instead (tls { dir = \"/etc/mmm/tls\" }, certificates from mmm tls init) and remove tls_cert and tls_key.")
+		return
+	}
+	b.warnf(b.at("cluster"), "No TLS",
+		"The cluster's addresses are not loopback, but the agents' and the watch's APIs run without TLS: their tokens cross the network in clear. "+
+			"Add tls { dir = \"/etc/mmm/tls\" } and run mmm tls init --config FILE --out DIR (docs/security.md).")
+}
+
+// nonLoopback reports whether any API of the cluster listens beyond this
+// machine: a host's address (with an agent block) or monitor.listen.
+func (b *builder) nonLoopback() bool {
+	c := b.c
+	if c.Agent.Enabled {
+		for _, h := range c.Hosts {
+			if ip := net.ParseIP(h.Address); ip != nil && !ip.IsLoopback() {
+				return true
+			}
+		}
+	}
+	if host, _, err := net.SplitHostPort(c.Monitor.Listen); err == nil {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && !ip.IsLoopback()) {
+			return true
+		}
+	}
+	return false
+}
