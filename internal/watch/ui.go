@@ -17,8 +17,9 @@ import (
 // It sends no query to any server.
 
 // mountUI adds the page's routes to the control API's mux; auth is the
-// API's token check. Its sampler runs for as long as the process (or until
-// the serving http.Server shuts down).
+// API's token check. Its sampler (one goroutine, chart points every second)
+// runs for as long as the process, or until the http.Server that served a
+// page's stream shuts down.
 func (w *Watch) mountUI(mux *http.ServeMux, auth func(http.HandlerFunc) http.HandlerFunc) {
 	s := ui.New(ui.Source{
 		View:   w.View,
