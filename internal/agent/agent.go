@@ -120,6 +120,9 @@ type Agent struct {
 	peers    *Client // the other hosts' agents (the donor of a clone, witness probes)
 	backupMu sync.Mutex
 	cloneMu  sync.Mutex
+	// cloneFrom is the donor of the running clone (authz.go: a donor
+	// serves its backup only to the host that is cloning from it).
+	cloneFrom cloneState
 
 	// reqMu serialises the requests that change state (PUT /v1/roles,
 	// POST /v1/fence) among themselves; it is never taken by the lease
@@ -230,7 +233,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.server = &srv
 	}
-	a.peers = &Client{Cluster: c}
+	a.peers = newPeers(c, h)
 	for _, r := range c.Roles {
 		for _, s := range r.IPs {
 			ip, err := netip.ParseAddr(s)
@@ -279,7 +282,8 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/witness", a.handleWitness)
 	mux.HandleFunc("GET /v1/backup", a.handleBackup)
 	mux.HandleFunc("POST /v1/clone", a.handleClone)
-	return a.protocol(a.authenticate(mux))
+	mux.HandleFunc("GET /v1/clone", a.handleCloneSource)
+	return a.protocol(a.authenticate(a.authorize(mux)))
 }
 
 // protocol stamps every answer with ProtocolHeader and refuses a request

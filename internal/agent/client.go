@@ -4,18 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/pki"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -50,6 +49,10 @@ type Client struct {
 	// plus the certificate file agent.tls_cert itself when it is readable on
 	// this machine (the usual self-signed setup, the same file on every host).
 	TLSConfig *tls.Config
+	// Identity is whose certificate the client presents when the cluster has
+	// a tls block: pki.Monitor (the watch), pki.Host(NAME) (an agent), or
+	// pki.Operator (apply and the other commands; the zero value).
+	Identity pki.Identity
 
 	once sync.Once
 	http *http.Client
@@ -110,7 +113,7 @@ func (c *Client) URL(host string) (string, error) {
 		return "", fmt.Errorf("agent %s: %w", host, ErrUnknownHost)
 	}
 	scheme := "http"
-	if c.Cluster.Agent.TLSCert != "" {
+	if tlsOn(c.Cluster) {
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(h.Address, strconv.Itoa(c.Cluster.Agent.Port)), nil
@@ -251,27 +254,10 @@ func apiError(host string, resp *http.Response) error {
 func (c *Client) client() (*http.Client, error) {
 	c.once.Do(func() {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if c.Cluster.Agent.TLSCert != "" {
-			cfg := c.TLSConfig
-			if cfg == nil {
-				cfg, c.err = defaultTLS(c.Cluster.Agent.TLSCert)
-			}
-			tr.TLSClientConfig = cfg
+		if tlsOn(c.Cluster) {
+			tr.TLSClientConfig, c.err = c.clientTLS()
 		}
 		c.http = &http.Client{Transport: tr}
 	})
 	return c.http, c.err
-}
-
-func defaultTLS(certFile string) (*tls.Config, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if pem, err := os.ReadFile(certFile); err == nil {
-		pool.AppendCertsFromPEM(pem)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read agent.tls_cert %s: %w", certFile, err)
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

@@ -131,6 +131,12 @@ func (a *Agent) handleClone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer a.cloneMu.Unlock()
+	if err := a.cloneGuard(r.Context(), req.Overwrite); err != nil {
+		a.refuse(w, r, http.StatusForbidden, err.Error())
+		return
+	}
+	a.cloneFrom.set(req.Donor)
+	defer a.cloneFrom.set("")
 	longRunning(w)
 	a.log.Info("clone requested", "donor", req.Donor, "remote", r.RemoteAddr, "overwrite", req.Overwrite)
 

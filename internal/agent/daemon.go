@@ -72,7 +72,7 @@ func (a *Agent) Start() error {
 
 // Run serves the agent until ctx ends (SIGTERM/SIGINT in `mmm agent`), then
 // stops the HTTP server and applies the shutdown rule (see Stop). TLS is used
-// when agent.tls_cert and agent.tls_key are set.
+// with a tls block (mutual) or agent.tls_cert and agent.tls_key (tls.go).
 func Run(ctx context.Context, cfg Config) error {
 	a, err := New(cfg)
 	if err != nil {
@@ -81,10 +81,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if a.cluster.Agent.Port <= 0 {
 		return fmt.Errorf("agent: agent.port is not set")
 	}
-	tlsOn := a.cluster.Agent.TLSCert != "" || a.cluster.Agent.TLSKey != ""
-	if tlsOn && (a.cluster.Agent.TLSCert == "" || a.cluster.Agent.TLSKey == "") {
-		return fmt.Errorf("agent: set both agent.tls_cert and agent.tls_key, or neither")
+	tlsCfg, err := a.serverTLS() // tls.go
+	if err != nil {
+		return err
 	}
+	tlsOn := tlsCfg != nil
 	if a.server != nil {
 		// A swap an earlier agent left half done: the server comes back first.
 		if err := a.server.Recover(ctx); err != nil {
@@ -106,11 +107,12 @@ func Run(ctx context.Context, cfg Config) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsCfg,
 	}
 	served := make(chan error, 1)
 	go func() {
 		if tlsOn {
-			served <- srv.ServeTLS(ln, a.cluster.Agent.TLSCert, a.cluster.Agent.TLSKey)
+			served <- srv.ServeTLS(ln, "", "")
 		} else {
 			served <- srv.Serve(ln)
 		}
