@@ -74,6 +74,7 @@ type CLI struct {
 	Simulate   SimulateCmd   `cmd:"" help:"Say what the watch would do now if hosts failed (changes nothing)."`
 	Drill      DrillCmd      `cmd:"" help:"Rehearse switchovers under a write load and measure them (writes blocked, rows lost)."`
 	Import     ImportCmd     `cmd:"" help:"Write a topology file for an existing cluster: from MySQL-MMM 2 configuration or from the running servers."`
+	TLS        TLSCmd        `cmd:"" name:"tls" help:"Make the certificates of the cluster's mutual TLS (mmm tls init)."`
 }
 
 // Main runs the command line and returns the exit code.

@@ -22,7 +22,7 @@ func watchClient(g *Globals) (*watch.Client, error) {
 	if c.Monitor.Token.Value() == "" {
 		return nil, watch.ErrNoToken
 	}
-	return &watch.Client{Base: "http://" + c.Monitor.Listen, Token: c.Monitor.Token.Value()}, nil
+	return watch.NewClient(c, c.Monitor.Token.Value())
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -111,7 +111,11 @@ func runningWatch(ctx context.Context, c *topology.Cluster) (*watch.Client, *wat
 	if c.Monitor.Listen == "" || c.Monitor.Token.Value() == "" {
 		return nil, nil
 	}
-	client := &watch.Client{Base: "http://" + c.Monitor.Listen, Token: c.Monitor.Token.Value(), Timeout: 3 * time.Second}
+	client, err := watch.NewClient(c, c.Monitor.Token.Value())
+	if err != nil {
+		return nil, nil
+	}
+	client.Timeout = 3 * time.Second
 	r, err := client.Status(ctx)
 	if err != nil {
 		return nil, nil

@@ -125,7 +125,11 @@ func readWatchView(ctx context.Context, c *topology.Cluster, in *watch.SimInput)
 	if c.Monitor.Listen == "" || c.Monitor.Token.Value() == "" {
 		return "monitor.listen or monitor.token is not set"
 	}
-	client := &watch.Client{Base: "http://" + c.Monitor.Listen, Token: c.Monitor.Token.Value(), Timeout: 3 * time.Second}
+	client, err := watch.NewClient(c, c.Monitor.Token.Value())
+	if err != nil {
+		return err.Error()
+	}
+	client.Timeout = 3 * time.Second
 	r, err := client.Status(ctx)
 	if err != nil {
 		return err.Error()

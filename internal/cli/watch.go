@@ -14,6 +14,7 @@ import (
 	"github.com/mysql-mmm/mmm/apply"
 	"github.com/mysql-mmm/mmm/internal/conn"
 	"github.com/mysql-mmm/mmm/internal/inspect"
+	"github.com/mysql-mmm/mmm/internal/pki"
 	"github.com/mysql-mmm/mmm/internal/topology"
 	"github.com/mysql-mmm/mmm/internal/watch"
 )
@@ -76,6 +77,7 @@ func (c *WatchCmd) Run(g *Globals) error {
 		},
 	}
 	if ac := s.agents(); ac != nil {
+		ac.Identity = pki.Monitor // with a tls block: the watch's certificate
 		cfg.Agents = ac
 	}
 	w := watch.New(cfg)
@@ -84,9 +86,18 @@ func (c *WatchCmd) Run(g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("monitor.listen %s: %w", s.cluster.Monitor.Listen, err)
 	}
-	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	tlsCfg, err := watch.ServerTLS(s.cluster)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsCfg}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := srv.Serve
+		if tlsCfg != nil {
+			serve = func(l net.Listener) error { return srv.ServeTLS(l, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.Logger.Error("control API stopped", "error", err)
 		}
 	}()
@@ -95,7 +106,7 @@ func (c *WatchCmd) Run(g *Globals) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	g.Logger.Info("control API listening", "address", ln.Addr().String())
+	g.Logger.Info("control API listening", "address", ln.Addr().String(), "tls", tlsCfg != nil)
 
 	w.Start(ctx)
 	return w.Run(ctx)

@@ -109,7 +109,7 @@ func (w *Watch) Handler() http.Handler {
 		}
 		return "OK: mode is " + string(m) + ".", w.SetMode(m)
 	}))
-	return mux
+	return w.authorize(mux) // by client certificate with a tls block (tls.go)
 }
 
 func writeJSON(rw http.ResponseWriter, code int, v any) {
