@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/gtid"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
@@ -324,9 +325,9 @@ func waitForGTID(sql dialect, set gtid.Set, timeout time.Duration) Statement {
 		secs = 1
 	}
 	if sql.mariadb() {
-		return SQL(fmt.Sprintf("SELECT MASTER_GTID_WAIT(%s, %d)", QuoteString(set.String()), secs))
+		return SQL(fmt.Sprintf("SELECT MASTER_GTID_WAIT(%s, %d)", flavor.QuoteString(set.String()), secs))
 	}
-	return SQL(fmt.Sprintf("SELECT IF(WAIT_FOR_EXECUTED_GTID_SET(%s, %d) = 0, 0, -1)", QuoteString(set.String()), secs))
+	return SQL(fmt.Sprintf("SELECT IF(WAIT_FOR_EXECUTED_GTID_SET(%s, %d) = 0, 0, -1)", flavor.QuoteString(set.String()), secs))
 }
 
 // Executed is the GTID state a host has applied (MariaDB gtid_current_pos,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -90,7 +91,7 @@ func SQLWithSecret(template string, secrets ...string) Statement {
 	shown, exec := template, template
 	for _, s := range secrets {
 		shown = strings.Replace(shown, "%s", Redacted, 1)
-		exec = strings.Replace(exec, "%s", QuoteString(s), 1)
+		exec = strings.Replace(exec, "%s", flavor.QuoteString(s), 1)
 	}
 	return Statement{Text: shown, exec: exec}
 }
@@ -106,12 +107,6 @@ func (s Statement) Exec() string {
 // HasSecret reports whether the executable form differs from the shown one; a
 // statement loaded from a plan file has lost its secrets and must be re-planned.
 func (s Statement) HasSecret() bool { return s.exec != "" }
-
-// QuoteString quotes s as a MySQL string literal.
-func QuoteString(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`)
-	return "'" + r.Replace(s) + "'"
-}
 
 // Step is one change on one host (or one VIP move).
 type Step struct {

@@ -149,14 +149,14 @@ func (d *differ) channel(h *topology.Host, repl *topology.User) {
 		if sql.mariadb() && lh.GTIDSlavePos != lw.GTIDBinlogPos {
 			d.pinned[d.writer] = true
 			d.gtidSteps[h.Name] = add(Step{ID: stepID(h.Name, KindSetVariable, "gtid_slave_pos"), Kind: KindSetVariable, Symbol: Update,
-				Change:     fmt.Sprintf("gtid_slave_pos = %s -> %s", quoteOrEmpty(lh.GTIDSlavePos), quoteOrEmpty(lw.GTIDBinlogPos)),
+				Change:     fmt.Sprintf("gtid_slave_pos = %s -> %s", shownOrEmpty(lh.GTIDSlavePos), shownOrEmpty(lw.GTIDBinlogPos)),
 				Why:        "Start after what " + d.writer + " holds now (its gtid_binlog_pos), not at its provisioning.",
 				Statements: []Statement{sql.setGlobal("gtid_slave_pos", lw.GTIDBinlogPos)}})
 		}
 		if !sql.mariadb() && h.Name != d.writer && lw.GTIDExecuted != "" {
 			d.pinned[d.writer] = true
 			add(Step{ID: stepID(h.Name, KindSetVariable, "gtid_purged"), Kind: KindSetVariable, Symbol: Update,
-				Change:     fmt.Sprintf("gtid_purged = '' -> %s", quoteOrEmpty(lw.GTIDExecuted)),
+				Change:     fmt.Sprintf("gtid_purged = '' -> %s", shownOrEmpty(lw.GTIDExecuted)),
 				Why:        "Start after what " + d.writer + " holds now (its gtid_executed), not at its provisioning.",
 				Statements: []Statement{sql.setGlobal("gtid_purged", lw.GTIDExecuted)}})
 		}
@@ -218,7 +218,7 @@ func (d *differ) channelMismatch(rs *topology.ReplicaStatus, src *topology.Host,
 		out = append(out, fmt.Sprintf("replicates from %s, want %s", d.sourceName(rs), src.Name))
 	}
 	if rs.SourceUser != repl.Name {
-		out = append(out, fmt.Sprintf("user %s, want %s", quoteOrEmpty(rs.SourceUser), repl.Name))
+		out = append(out, fmt.Sprintf("user %s, want %s", shownOrEmpty(rs.SourceUser), repl.Name))
 	}
 	if !strings.EqualFold(rs.UsingGTID, sql.gtidMode()) {
 		out = append(out, fmt.Sprintf("GTID mode %s, want %s", orDefault(rs.UsingGTID, "No"), sql.gtidMode()))
@@ -236,7 +236,9 @@ func (d *differ) channelMismatch(rs *topology.ReplicaStatus, src *topology.Host,
 	return out
 }
 
-func quoteOrEmpty(s string) string {
+// shownOrEmpty is for plan text only, not SQL: an empty value is shown as
+// a pair of single quotes.
+func shownOrEmpty(s string) string {
 	if s == "" {
 		return "''"
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/mysql-mmm/mmm/internal/flavor"
 )
 
 // catalog is what the donor holds besides rows.
@@ -169,7 +171,7 @@ func showCreate(ctx context.Context, q *sql.Conn, stmt string) (map[string]strin
 
 func (c *cloner) createSchemas(ctx context.Context, meta, ddl *sql.Conn, cat *catalog) error {
 	for _, s := range cat.schemas {
-		row, err := showCreate(ctx, meta, "SHOW CREATE DATABASE "+QuoteIdent(s))
+		row, err := showCreate(ctx, meta, "SHOW CREATE DATABASE "+flavor.QuoteIdent(s))
 		if err != nil {
 			return c.donorErr("read schema "+s, err)
 		}
@@ -182,7 +184,7 @@ func (c *cloner) createSchemas(ctx context.Context, meta, ddl *sql.Conn, cat *ca
 		if err != nil {
 			return c.donorErr("read table "+t.String(), err)
 		}
-		if err := execAll(ctx, ddl, "USE "+QuoteIdent(t.Schema)); err != nil {
+		if err := execAll(ctx, ddl, "USE "+flavor.QuoteIdent(t.Schema)); err != nil {
 			return c.targetErr("create table "+t.String(), err)
 		}
 		create, keys := SplitSecondaryKeys(row["Create Table"])
@@ -237,7 +239,7 @@ func (c *cloner) copyAccounts(ctx context.Context, meta, ddl *sql.Conn) (int, er
 			continue
 		}
 		account := fmt.Sprintf("'%s'@'%s'", a[0], a[1])
-		quoted := quoteAccount(a[0], a[1])
+		quoted := flavor.Account(a[0], a[1])
 		create, err := queryStrings(ctx, meta, "SHOW CREATE USER "+quoted)
 		if err != nil {
 			return n, c.donorErr("read account "+account, err)
@@ -256,29 +258,34 @@ func (c *cloner) copyAccounts(ctx context.Context, meta, ddl *sql.Conn) (int, er
 	return n, nil
 }
 
-func quoteAccount(user, host string) string {
-	q := func(s string) string {
-		return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
-	}
-	return q(user) + "@" + q(host)
-}
-
 // copyObjects creates views, routines and triggers, each in its schema with
 // the sql_mode it was created with. Views may use other views: they are
 // created in rounds until none is left or a round makes no progress.
 func (c *cloner) copyObjects(ctx context.Context, meta, ddl *sql.Conn, cat *catalog) (int, error) {
 	n := 0
+	// The session's own mode (pinned by internal/conn) comes back after each
+	// object: an object's mode may hold NO_BACKSLASH_ESCAPES, under which the
+	// statements mmm builds later on this session would not be quoted right.
+	var pinned string
+	if err := ddl.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&pinned); err != nil {
+		return 0, c.targetErr("read sql_mode", err)
+	}
 	// inSchema runs stmt in schema; sqlMode "" keeps the session's mode.
 	inSchema := func(schema, sqlMode, stmt string) error {
-		if err := execAll(ctx, ddl, "USE "+QuoteIdent(schema)); err != nil {
+		if err := execAll(ctx, ddl, "USE "+flavor.QuoteIdent(schema)); err != nil {
 			return err
 		}
-		if sqlMode != "" {
-			if _, err := ddl.ExecContext(ctx, "SET SESSION sql_mode = ?", sqlMode); err != nil {
-				return err
-			}
+		if sqlMode == "" {
+			_, err := ddl.ExecContext(ctx, stmt)
+			return err
+		}
+		if _, err := ddl.ExecContext(ctx, "SET SESSION sql_mode = ?", sqlMode); err != nil {
+			return err
 		}
 		_, err := ddl.ExecContext(ctx, stmt)
+		if _, rerr := ddl.ExecContext(ctx, "SET SESSION sql_mode = ?", pinned); rerr != nil && err == nil {
+			err = fmt.Errorf("restore sql_mode: %w", rerr)
+		}
 		return err
 	}
 	pending := cat.views
@@ -286,7 +293,7 @@ func (c *cloner) copyObjects(ctx context.Context, meta, ddl *sql.Conn, cat *cata
 		var next [][2]string
 		var lastErr error
 		for _, v := range pending {
-			row, err := showCreate(ctx, meta, "SHOW CREATE VIEW "+QuoteIdent(v[0])+"."+QuoteIdent(v[1]))
+			row, err := showCreate(ctx, meta, "SHOW CREATE VIEW "+flavor.QuoteIdent(v[0])+"."+flavor.QuoteIdent(v[1]))
 			if err != nil {
 				return n, c.donorErr("read view "+v[0]+"."+v[1], err)
 			}
@@ -303,7 +310,7 @@ func (c *cloner) copyObjects(ctx context.Context, meta, ddl *sql.Conn, cat *cata
 		pending = next
 	}
 	for _, r := range cat.routines {
-		row, err := showCreate(ctx, meta, "SHOW CREATE "+r[2]+" "+QuoteIdent(r[0])+"."+QuoteIdent(r[1]))
+		row, err := showCreate(ctx, meta, "SHOW CREATE "+r[2]+" "+flavor.QuoteIdent(r[0])+"."+flavor.QuoteIdent(r[1]))
 		if err != nil {
 			return n, c.donorErr("read routine "+r[0]+"."+r[1], err)
 		}
@@ -320,7 +327,7 @@ func (c *cloner) copyObjects(ctx context.Context, meta, ddl *sql.Conn, cat *cata
 		n++
 	}
 	for _, tr := range cat.triggers {
-		row, err := showCreate(ctx, meta, "SHOW CREATE TRIGGER "+QuoteIdent(tr[0])+"."+QuoteIdent(tr[1]))
+		row, err := showCreate(ctx, meta, "SHOW CREATE TRIGGER "+flavor.QuoteIdent(tr[0])+"."+flavor.QuoteIdent(tr[1]))
 		if err != nil {
 			return n, c.donorErr("read trigger "+tr[0]+"."+tr[1], err)
 		}

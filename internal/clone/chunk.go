@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/mysql-mmm/mmm/internal/flavor"
 )
 
 // Table is one base table of the donor.
@@ -67,7 +69,7 @@ func (t *Table) AddKeysStatement() string {
 }
 
 // QName is `schema`.`table`.
-func (t *Table) QName() string { return QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name) }
+func (t *Table) QName() string { return flavor.QuoteIdent(t.Schema) + "." + flavor.QuoteIdent(t.Name) }
 
 func (t *Table) String() string { return t.Schema + "." + t.Name }
 
@@ -86,7 +88,7 @@ func (c Chunk) Where() string {
 	if c.Whole {
 		return ""
 	}
-	return fmt.Sprintf(" WHERE %s BETWEEN %d AND %d", QuoteIdent(c.Table.IntKey), c.Lo, c.Hi)
+	return fmt.Sprintf(" WHERE %s BETWEEN %d AND %d", flavor.QuoteIdent(c.Table.IntKey), c.Lo, c.Hi)
 }
 
 func (c Chunk) String() string {
@@ -138,14 +140,11 @@ func SplitRange(t *Table, lo, hi, rows, chunkRows int64) []Chunk {
 	return out
 }
 
-// QuoteIdent quotes a schema, table or column name with backticks.
-func QuoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-
 // columnList is `a`, `b`, `c`.
 func columnList(cols []string) string {
 	q := make([]string, len(cols))
 	for i, c := range cols {
-		q[i] = QuoteIdent(c)
+		q[i] = flavor.QuoteIdent(c)
 	}
 	return strings.Join(q, ", ")
 }
@@ -159,12 +158,12 @@ func checksumQuery(c Chunk) string {
 	cols := make([]string, 0, len(c.Table.Columns)+1)
 	nulls := make([]string, 0, len(c.Table.Columns))
 	for _, col := range c.Table.Columns {
-		q := QuoteIdent(col)
+		q := flavor.QuoteIdent(col)
 		if c.Table.BitColumns[col] {
 			q = "HEX(" + q + ")"
 		}
 		cols = append(cols, q)
-		nulls = append(nulls, "ISNULL("+QuoteIdent(col)+")")
+		nulls = append(nulls, "ISNULL("+flavor.QuoteIdent(col)+")")
 	}
 	cols = append(cols, "CONCAT("+strings.Join(nulls, ", ")+")")
 	row := "CRC32(CONCAT_WS('#', " + strings.Join(cols, ", ") + "))"
@@ -174,7 +173,7 @@ func checksumQuery(c Chunk) string {
 
 // appendValue appends one value as a MySQL literal to buf: NULL, a hex
 // literal for BIT columns, otherwise a quoted string with the bytes escaped
-// as the server reads them (the sessions use the binary character set, so
+// as flavor.QuoteString does (the sessions use the binary character set, so
 // the bytes travel unchanged whatever the column's character set).
 func appendValue(buf []byte, v []byte, isNull, bit bool) []byte {
 	if isNull {
@@ -188,26 +187,7 @@ func appendValue(buf []byte, v []byte, isNull, bit bool) []byte {
 		}
 		return append(buf, '\'')
 	}
-	buf = append(buf, '\'')
-	for _, b := range v {
-		switch b {
-		case 0:
-			buf = append(buf, '\\', '0')
-		case '\n':
-			buf = append(buf, '\\', 'n')
-		case '\r':
-			buf = append(buf, '\\', 'r')
-		case '\\':
-			buf = append(buf, '\\', '\\')
-		case '\'':
-			buf = append(buf, '\\', '\'')
-		case 0x1a:
-			buf = append(buf, '\\', 'Z')
-		default:
-			buf = append(buf, b)
-		}
-	}
-	return append(buf, '\'')
+	return flavor.AppendQuoted(buf, v)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -67,7 +67,7 @@ func TestAppendValue(t *testing.T) {
 	}{
 		{nil, true, false, "NULL"},
 		{[]byte(""), false, false, "''"},
-		{[]byte("it's"), false, false, `'it\'s'`},
+		{[]byte("it's"), false, false, `'it''s'`},
 		{[]byte("a\\b\n\r\x00\x1a"), false, false, `'a\\b\n\r\0\Z'`},
 		{[]byte{0xff, 0xfe, 'x'}, false, false, "'\xff\xfex'"},
 		{[]byte{0x01, 0xab}, false, true, "X'01AB'"},

@@ -62,6 +62,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/mysql-mmm/mmm/internal/conn"
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -364,7 +365,7 @@ func (c *cloner) prepareTarget(ctx context.Context, ddl *sql.Conn) error {
 		c.log.Warn("clone: overwriting the target's data (--allow-unsafe)", "schemas", user)
 	}
 	for _, s := range user {
-		if err := execAll(ctx, ddl, "DROP DATABASE "+QuoteIdent(s)); err != nil {
+		if err := execAll(ctx, ddl, "DROP DATABASE "+flavor.QuoteIdent(s)); err != nil {
 			return c.targetErr("wipe", err)
 		}
 	}

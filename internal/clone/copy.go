@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/mysql-mmm/mmm/internal/flavor"
 )
 
 // loadSeq names the in-memory files of LOAD DATA LOCAL INFILE.
@@ -28,7 +30,7 @@ func (c *cloner) chunks(ctx context.Context, q *sql.Conn, tables []*Table) ([]Ch
 			continue
 		}
 		var lo, hi sql.NullInt64
-		k := QuoteIdent(t.IntKey)
+		k := flavor.QuoteIdent(t.IntKey)
 		if err := q.QueryRowContext(ctx, "SELECT MIN("+k+"), MAX("+k+") FROM "+t.QName()).Scan(&lo, &hi); err != nil {
 			return nil, c.donorErr("read key range of "+t.String(), err)
 		}

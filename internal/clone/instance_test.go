@@ -62,7 +62,7 @@ func TestCloneStatementErrorHidesPassword(t *testing.T) {
 	}{
 		{"syntax error quoting the statement back",
 			&mysql.MySQLError{Number: 1064, SQLState: [5]byte{'4', '2', '0', '0', '0'},
-				Message: `You have an error in your SQL syntax; check the manual near 'IDENTIFIED BY 's3cr\'et'' at line 1`},
+				Message: `You have an error in your SQL syntax; check the manual near 'IDENTIFIED BY 's3cr''et'' at line 1`},
 			1064, `near 'IDENTIFIED BY <redacted>' at line 1`},
 		{"raw password in a driver error",
 			errors.New("connection to root:s3cr'et failed"), 0, "root:<redacted> failed"},

@@ -13,6 +13,7 @@ import (
 	"github.com/mysql-mmm/mmm/apply"
 	"github.com/mysql-mmm/mmm/internal/clone"
 	"github.com/mysql-mmm/mmm/internal/conn"
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/inspect"
 	"github.com/mysql-mmm/mmm/internal/lab/labtest"
 	"github.com/mysql-mmm/mmm/internal/topology"
@@ -195,7 +196,7 @@ func checksums(t *testing.T, db *sql.DB, schema string) map[string]string {
 	for _, n := range names {
 		var tbl string
 		var sum sql.NullString
-		if err := db.QueryRow("CHECKSUM TABLE "+clone.QuoteIdent(schema)+"."+clone.QuoteIdent(n)).Scan(&tbl, &sum); err != nil {
+		if err := db.QueryRow("CHECKSUM TABLE "+flavor.QuoteIdent(schema)+"."+flavor.QuoteIdent(n)).Scan(&tbl, &sum); err != nil {
 			t.Fatal(err)
 		}
 		out[n] = sum.String

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/gtid"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
@@ -152,7 +153,7 @@ func checksumTables(ctx context.Context, db *sql.DB, tables []string) (map[strin
 		schema, name, _ := strings.Cut(t, ".")
 		var tbl string
 		var sum sql.NullString
-		err := db.QueryRowContext(ctx, "CHECKSUM TABLE "+QuoteIdent(schema)+"."+QuoteIdent(name)).Scan(&tbl, &sum)
+		err := db.QueryRowContext(ctx, "CHECKSUM TABLE "+flavor.QuoteIdent(schema)+"."+flavor.QuoteIdent(name)).Scan(&tbl, &sum)
 		if err != nil {
 			return nil, fmt.Errorf("CHECKSUM TABLE %s: %w", t, err)
 		}

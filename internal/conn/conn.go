@@ -65,7 +65,28 @@ func Config(h *topology.Host, t Timeouts) *mysql.Config {
 	cfg.ReadTimeout = t.Query
 	cfg.WriteTimeout = t.Query
 	cfg.AllowNativePasswords = true
+	PinSQLMode(cfg)
 	return cfg
+}
+
+// SQLModePin is the sql_mode every admin session sets when it connects: the
+// server's own mode without NO_BACKSLASH_ESCAPES. flavor.QuoteString escapes
+// with backslashes, which that mode would turn into literal characters (a
+// password with a backslash would be stored wrong). The other modes are the
+// server's: a fixed list would have to name modes that exist on every MariaDB
+// and MySQL version, and would make mmm's DDL stricter or looser than the
+// application's. The set is wrapped in commas so that only the whole mode
+// name is removed.
+const SQLModePin = "TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))"
+
+// PinSQLMode makes the driver set SQLModePin on every new connection of cfg
+// (the driver runs "SET sql_mode = ..." right after login, also when the pool
+// reconnects).
+func PinSQLMode(cfg *mysql.Config) {
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["sql_mode"] = SQLModePin
 }
 
 // Open connects to a host with its admin account and pings it within the

@@ -16,8 +16,8 @@ func TestCloneInstanceStatement(t *testing.T) {
 			`CLONE INSTANCE FROM 'root'@'198.18.0.13':3306 IDENTIFIED BY 'secret'`,
 			`CLONE INSTANCE FROM 'root'@'198.18.0.13':3306 IDENTIFIED BY <redacted>`},
 		{"o'brien", "db-2.example", `it's a \ "pass"`, 3307,
-			`CLONE INSTANCE FROM 'o\'brien'@'db-2.example':3307 IDENTIFIED BY 'it\'s a \\ "pass"'`,
-			`CLONE INSTANCE FROM 'o\'brien'@'db-2.example':3307 IDENTIFIED BY <redacted>`},
+			`CLONE INSTANCE FROM 'o''brien'@'db-2.example':3307 IDENTIFIED BY 'it''s a \\ "pass"'`,
+			`CLONE INSTANCE FROM 'o''brien'@'db-2.example':3307 IDENTIFIED BY <redacted>`},
 		// A password with "%s" or a newline or NUL stays one literal.
 		{"admin", "10.0.0.1", "100%s\n\x00;--", 3306,
 			`CLONE INSTANCE FROM 'admin'@'10.0.0.1':3306 IDENTIFIED BY '100%s\n\0;--'`,

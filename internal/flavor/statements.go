@@ -39,14 +39,47 @@ func (s Stmt) Redacted() string {
 // plain makes a Stmt without secrets.
 func plain(sql string) Stmt { return Stmt{Template: sql} }
 
-// QuoteString quotes s as a MySQL string literal (same escaping as plan.QuoteString;
-// it assumes the default sql_mode without NO_BACKSLASH_ESCAPES).
+// QuoteString quotes s as a MySQL string literal. It is the one string
+// quoting of mmm: every statement built from a name, a password or any other
+// value goes through it (identifiers through QuoteIdent).
+//
+// The escaping is exact under any sql_mode without NO_BACKSLASH_ESCAPES,
+// which every admin session pins (internal/conn.SQLModePin). It is also safe
+// without the pin: a quote is doubled ('') rather than backslash-escaped, so
+// under NO_BACKSLASH_ESCAPES the literal still ends where it should and the
+// worst outcome is a value with extra backslashes, never text outside the
+// literal.
 func QuoteString(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`)
-	return "'" + r.Replace(s) + "'"
+	return string(AppendQuoted(make([]byte, 0, len(s)+2), s))
 }
 
-// QuoteIdent quotes a schema, table, column or routine name with backticks.
+// AppendQuoted appends s quoted as QuoteString does; the logical clone writes
+// its rows with it without a string per value.
+func AppendQuoted[T string | []byte](buf []byte, s T) []byte {
+	buf = append(buf, '\'')
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; b {
+		case 0:
+			buf = append(buf, '\\', '0')
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		case 0x1a:
+			buf = append(buf, '\\', 'Z')
+		case '\\':
+			buf = append(buf, '\\', '\\')
+		case '\'':
+			buf = append(buf, '\'', '\'')
+		default:
+			buf = append(buf, b)
+		}
+	}
+	return append(buf, '\'')
+}
+
+// QuoteIdent quotes a schema, table, column or routine name with backticks;
+// a backtick inside is doubled (correct under every sql_mode).
 func QuoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
 // Account is 'name'@'host' quoted for statements.

@@ -76,7 +76,7 @@ func TestStmtSecrets(t *testing.T) {
 	if s.Template != "CREATE USER 'app'@'%' IDENTIFIED BY %s" || len(s.Secrets) != 1 {
 		t.Errorf("template %q secrets %d", s.Template, len(s.Secrets))
 	}
-	if got, want := s.SQL(), `CREATE USER 'app'@'%' IDENTIFIED BY 'it\'s\\secret'`; got != want {
+	if got, want := s.SQL(), `CREATE USER 'app'@'%' IDENTIFIED BY 'it''s\\secret'`; got != want {
 		t.Errorf("SQL() = %s, want %s", got, want)
 	}
 	if strings.Contains(s.Redacted(), "secret") {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -133,8 +134,8 @@ func createAdmin(ctx context.Context, h *HostState, admin topology.Account) erro
 		return err
 	}
 	defer db.Close()
-	account := "'" + escapeSQL(admin.User) + "'@'%'"
-	pw := "'" + escapeSQL(admin.Password.Value()) + "'"
+	account := flavor.Account(admin.User, "%")
+	pw := flavor.QuoteString(admin.Password.Value())
 	for _, stmt := range []string{
 		"CREATE USER IF NOT EXISTS " + account + " IDENTIFIED BY " + pw,
 		"ALTER USER " + account + " IDENTIFIED BY " + pw,
@@ -235,12 +236,6 @@ func openDB(cfg *mysql.Config) (*sql.DB, error) {
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(2)
 	return db, nil
-}
-
-// escapeSQL escapes a string for a single-quoted MariaDB literal.
-func escapeSQL(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`)
-	return r.Replace(s)
 }
 
 func errorLogTail(h *HostState) string {
