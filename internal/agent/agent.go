@@ -132,14 +132,17 @@ type Agent struct {
 
 	// mu guards the state below. It is held only for short, local work
 	// (netlink, one ARP packet, bookkeeping), never across server I/O.
-	mu         sync.Mutex
-	mode       Mode
-	lease      *leaseState
-	epoch      uint64
-	nonces     *nonces
-	fencing    int    // fences in progress: no grant is accepted meanwhile
-	fenceGen   uint64 // counts fences, so a request sees one that ran while it waited
-	lastFence  *FenceReport
+	mu        sync.Mutex
+	mode      Mode
+	lease     *leaseState
+	epoch     uint64
+	nonces    *nonces
+	fencing   int    // fences in progress: no grant is accepted meanwhile
+	fenceGen  uint64 // counts fences, so a request sees one that ran while it waited
+	lastFence *FenceReport
+	// lastGrant is when a watch's lease grant was last accepted (a.now; 0:
+	// never): the failsafe answer (failsafe.go).
+	lastGrant  time.Duration
 	announcing map[netip.Addr]*announcer
 
 	announceRefresh time.Duration
@@ -160,6 +163,22 @@ type leaseState struct {
 	end     time.Duration // on a.now: the nonce's issue time + ttl
 	expired bool
 	timer   *time.Timer
+	// Failsafe (failsafe.go): the last confirmation keeps the roles until
+	// failsafeUntil; checkTimer runs the next question.
+	failsafeUntil   time.Duration
+	failsafeRefused string
+	inFailsafe      bool
+	checkTimer      *time.Timer
+}
+
+// stopTimers stops ls's expiry and failsafe timers.
+func (ls *leaseState) stopTimers() {
+	if ls.timer != nil {
+		ls.timer.Stop()
+	}
+	if ls.checkTimer != nil {
+		ls.checkTimer.Stop()
+	}
 }
 
 // New checks the configuration and returns an agent in static mode. It changes
@@ -280,6 +299,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("PUT /v1/roles", a.handleSetRoles)
 	mux.HandleFunc("POST /v1/fence", a.handleFence)
 	mux.HandleFunc("POST /v1/witness", a.handleWitness)
+	mux.HandleFunc("POST /v1/failsafe", a.handleFailsafe)
 	mux.HandleFunc("GET /v1/backup", a.handleBackup)
 	mux.HandleFunc("POST /v1/clone", a.handleClone)
 	mux.HandleFunc("GET /v1/clone", a.handleCloneSource)
@@ -489,6 +509,7 @@ func (a *Agent) setRoles(ctx context.Context, req *SetRolesRequest) (*Status, *r
 	}
 	a.nonces.consume(l.Nonce)
 	a.epoch = max(a.epoch, l.Epoch)
+	a.lastGrant = now
 	if err := a.reconcile(ctx, want); err != nil {
 		return nil, nil, err
 	}
@@ -612,8 +633,8 @@ func sortedAddrs(m map[netip.Addr]*topology.Role) []netip.Addr {
 
 // setStatic ends lease mode (a request without a lease). Called with mu held.
 func (a *Agent) setStatic() {
-	if a.lease != nil && a.lease.timer != nil {
-		a.lease.timer.Stop()
+	if a.lease != nil {
+		a.lease.stopTimers()
 	}
 	if a.mode == ModeLease {
 		holder := ""
@@ -628,8 +649,11 @@ func (a *Agent) setStatic() {
 // setLease applies an accepted lease, which ends at end (the nonce's issue
 // time + TTL). Called with mu held.
 func (a *Agent) setLease(l *Lease, end time.Duration) {
-	if a.lease != nil && a.lease.timer != nil {
-		a.lease.timer.Stop()
+	if a.lease != nil {
+		if a.lease.inFailsafe {
+			a.log.Info("failsafe ends: a watch renews the lease again", "holder", l.Holder, "epoch", l.Epoch)
+		}
+		a.lease.stopTimers()
 	}
 	ttl := time.Duration(l.TTL)
 	ls := &leaseState{holder: l.Holder, ttl: ttl, epoch: l.Epoch, end: end}
@@ -640,6 +664,7 @@ func (a *Agent) setLease(l *Lease, end time.Duration) {
 	}
 	ls.timer = time.AfterFunc(end-a.now(), func() { a.expire(ls) })
 	a.mode, a.lease = ModeLease, ls
+	a.scheduleFailsafe(ls)
 }
 
 // leaseValid: lease mode with a lease that has not run out. Called with mu held.
@@ -655,12 +680,26 @@ func (a *Agent) expire(ls *leaseState) {
 		a.mu.Unlock()
 		return
 	}
-	if left := ls.end - a.now(); left > 0 { // a timer that fired early
+	if left := ls.holdsUntil() - a.now(); left > 0 {
+		// A timer that fired early, or every other agent confirmed that no
+		// watch acts and nobody else holds the role (failsafe.go).
+		if a.now() >= ls.end && !ls.inFailsafe {
+			ls.inFailsafe = true
+			a.log.Warn("failsafe: no watch renewed the lease; the exclusive roles stay while every other agent confirms that no watch acts and nobody else holds them",
+				"holder", ls.holder, "epoch", ls.epoch, "confirmed_for", roundDur(left))
+		}
 		ls.timer = time.AfterFunc(left, func() { a.expire(ls) })
 		a.mu.Unlock()
 		return
 	}
-	run := a.fenceStart(fenceOpts{why: "lease expired without renewal", dropVIPs: true, kill: killIfFailed})
+	why := "lease expired without renewal"
+	if ls.failsafeRefused != "" {
+		why += "; failsafe not confirmed: " + ls.failsafeRefused
+	}
+	if ls.inFailsafe {
+		why = "failsafe confirmation ran out: " + ls.failsafeRefused
+	}
+	run := a.fenceStart(fenceOpts{why: why, dropVIPs: true, kill: killIfFailed})
 	a.mu.Unlock()
 	a.fenceFinish(run)
 }
@@ -710,7 +749,8 @@ func (a *Agent) status(ctx context.Context) (*Status, error) {
 	}
 	if l := a.lease; l != nil && a.mode == ModeLease {
 		left := l.end - now
-		ls := &LeaseStatus{Holder: l.holder, TTL: Duration(l.ttl), Expires: time.Now().Add(left).UTC(), Expired: l.expired || left <= 0}
+		ls := &LeaseStatus{Holder: l.holder, TTL: Duration(l.ttl), Expires: time.Now().Add(left).UTC(), Expired: l.expired || left <= 0,
+			Failsafe: l.inFailsafe && !l.expired}
 		if left > 0 && !ls.Expired {
 			ls.ExpiresIn = Duration(left)
 		}

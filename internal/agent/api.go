@@ -120,6 +120,9 @@ type LeaseStatus struct {
 	Expires   time.Time `json:"expires"`
 	ExpiresIn Duration  `json:"expires_in"` // by the agent's clock; 0 once expired
 	Expired   bool      `json:"expired"`
+	// Failsafe: the lease ran out, and the exclusive roles stay because
+	// every other agent confirmed that no watch acts (docs/fencing.md).
+	Failsafe bool `json:"failsafe,omitempty"`
 }
 
 // Status is what GET /v1/status and PUT /v1/roles answer.

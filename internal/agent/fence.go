@@ -56,9 +56,7 @@ func (a *Agent) fenceStart(o fenceOpts) *fenceRun {
 	holder := ""
 	if a.lease != nil {
 		holder = a.lease.holder
-		if a.lease.timer != nil {
-			a.lease.timer.Stop()
-		}
+		a.lease.stopTimers()
 		a.lease.expired = true
 	}
 	run := &fenceRun{opts: o, report: &FenceReport{At: time.Now().UTC(), Why: o.why, Epoch: a.epoch},

@@ -183,7 +183,7 @@ func (a *Agent) healthLoop(ctx context.Context) {
 func (a *Agent) checkLease() {
 	a.mu.Lock()
 	ls := a.lease
-	due := a.mode == ModeLease && ls != nil && !ls.expired && a.now() >= ls.end
+	due := a.mode == ModeLease && ls != nil && !ls.expired && a.now() >= ls.holdsUntil()
 	a.mu.Unlock()
 	if due {
 		a.expire(ls)

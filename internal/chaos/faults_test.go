@@ -43,6 +43,12 @@ var faults = []*fault{
 	// lost/errant/diverged say whether it did.
 	{"standby-then-writer", "SIGKILL of the standby master's mariadbd, 3 s later of the writer's; both restarted 8 s later (standby first)", allowed, standbyThenWriter},
 	{"watchkill", "SIGKILL of the writer's mariadbd, then of mmm watch as soon as it logs the old writer fenced; the watch restarted 1 s later", allowed, watchkill},
+	// No watch at all (agent.failsafe): the writer keeps its role while every
+	// other agent confirms that no watch acts; writes go on.
+	{"watchdown", "SIGKILL of mmm watch for 10 s, then restarted", forbidden, watchdown},
+	// No watch, then the writer cut off: alone, it confirms nothing and
+	// fences itself within a lease; the restarted watch fails over.
+	{"watchdown-hostcut", "SIGKILL of mmm watch; 3 s later the writer's link down for 12 s; the watch restarted 2 s into the cut", allowed, watchdownHostcut},
 	{"none", "no fault: a control run of 8 s (no failover allowed)", forbidden, nothing},
 }
 
@@ -208,6 +214,35 @@ func watchkill(r *run) error {
 	r.waitNewWriter(2*time.Second, 30*time.Second)
 	r.heal("restart mariadbd of %s", r.old)
 	return s.restartServer(r.old)
+}
+
+func watchdown(r *run) error {
+	s := r.s
+	r.fault("kill -9 of mmm watch for 10s")
+	s.killWatch(syscall.SIGKILL, 5*time.Second)
+	r.injected()
+	time.Sleep(10 * time.Second)
+	r.heal("mmm watch restarted")
+	s.startWatch()
+	return nil
+}
+
+func watchdownHostcut(r *run) error {
+	s := r.s
+	s.killWatch(syscall.SIGKILL, 5*time.Second)
+	r.mark("mmm watch killed (kill -9)")
+	time.Sleep(3 * time.Second)
+	r.fault("link of %s down with no watch running", r.old)
+	if err := s.setLink(r.old, false); err != nil {
+		return err
+	}
+	r.injected()
+	time.Sleep(2 * time.Second)
+	s.startWatch()
+	r.mark("mmm watch restarted")
+	r.waitNewWriter(2*time.Second, 10*time.Second)
+	r.heal("link of %s up", r.old)
+	return s.setLink(r.old, true)
 }
 
 func nothing(r *run) error {

@@ -570,7 +570,7 @@ func (w *Watch) agentWarning(host string, writer bool) string {
 	}
 	// Only while its server answers: a host that is gone as a whole is the
 	// detector's business, not a dead agent.
-	if time.Since(f.ServerOKAt) > w.hostLostAfter() || !f.ServerOKAt.After(f.AgentOKAt) {
+	if answered := f.ServerAnsweredAt(); time.Since(answered) > w.hostLostAfter() || !answered.After(f.AgentOKAt) {
 		return ""
 	}
 	since := "never answered"

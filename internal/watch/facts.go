@@ -66,6 +66,16 @@ type HostFacts struct {
 	Witnesses map[string]WitnessFact
 }
 
+// ServerAnsweredAt is the last time the host's server answered the
+// monitor: a greeting or an inspection (the greeting probe rests while the
+// inspection answers).
+func (f *HostFacts) ServerAnsweredAt() time.Time {
+	if f.LiveOKAt.After(f.ServerOKAt) {
+		return f.LiveOKAt
+	}
+	return f.ServerOKAt
+}
+
 // LastContact is the last time anything of the host answered the monitor.
 func (f *HostFacts) LastContact() time.Time {
 	t := f.ServerOKAt

@@ -287,7 +287,7 @@ func (w *Watch) fenceOld(ctx context.Context, old string, f Finding) (string, er
 	// it answered within one lease of the host's last answer.
 	last := facts.LastContact()
 	enforced := !facts.AgentOKAt.IsZero() && !facts.AgentOKAt.Before(last.Add(-w.lease()))
-	if !facts.AgentFailSince.IsZero() && facts.ServerOKAt.After(facts.AgentFailSince) {
+	if !facts.AgentFailSince.IsZero() && facts.ServerAnsweredAt().After(facts.AgentFailSince) {
 		// Its agent failed while its server still answered: dead or stuck
 		// before the host was lost. Nobody drops the VIP or sets read_only
 		// when the lease runs out.
@@ -307,6 +307,19 @@ func (w *Watch) fenceOld(ctx context.Context, old string, f Finding) (string, er
 		// started: they ran out one lease (+ margin) after our start.
 		if b := w.started.Add(w.lease() + leaseMargin(w.lease())); b.After(bound) {
 			bound = b
+		}
+		if w.c.Agent.Failsafe {
+			// It may hold its roles on failsafe (no watch renewed it, every
+			// other agent confirmed): until a lease after the others are
+			// renewed again without a break.
+			fb, ok := w.leases.FailsafeBound(old, time.Now())
+			if !ok {
+				w.leases.SetFenced(old, false)
+				return "", fmt.Errorf("no other agent is renewed by this watch now, so %s may hold its roles on failsafe (agent.failsafe): no promotion until the watch reaches the other agents", old)
+			}
+			if fb.After(bound) {
+				bound = fb
+			}
 		}
 		if wait := time.Until(bound); wait > 0 {
 			w.log.Info("waiting until every grant sent to the old writer ran out", "host", old, "wait", wait.Round(time.Millisecond))

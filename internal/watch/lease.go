@@ -33,7 +33,16 @@ type leases struct {
 	nonce   map[string]nonce
 	bounds  map[string]time.Time
 	ttl     time.Duration
+	// streaks: per host, the current run of accepted grants (failsafe).
+	streaks map[string]streak
 }
+
+// streak is a run of accepted grants to one agent, each answer within 5/16
+// of a lease of the previous: the agent was renewed less than 3/8 of a
+// lease before any moment of the run (the 1/16 between is for the answers'
+// travel), so it refused every failsafe question it got after start
+// (agent/failsafe.go).
+type streak struct{ start, last time.Time }
 
 // nonce is the freshest unused nonce an agent handed out, and when its
 // answer arrived.
@@ -44,7 +53,46 @@ type nonce struct {
 
 func newLeases(ttl time.Duration) *leases {
 	return &leases{held: map[string][]RoleIP{}, renewed: map[string]time.Time{}, fenced: map[string]bool{}, hostMu: map[string]*sync.Mutex{},
-		nonce: map[string]nonce{}, bounds: map[string]time.Time{}, ttl: ttl}
+		nonce: map[string]nonce{}, bounds: map[string]time.Time{}, ttl: ttl, streaks: map[string]streak{}}
+}
+
+// Accepted records that host's agent accepted a grant; at is when its
+// answer arrived (after the agent accepted it: the later, safer time).
+func (l *leases) Accepted(host string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.streaks[host]
+	if s.last.IsZero() || at.Sub(s.last) > streakGap(l.ttl) {
+		s.start = at
+	}
+	s.last = at
+	l.streaks[host] = s
+}
+
+// streakGap is the longest gap between accepted grants within a streak.
+func streakGap(ttl time.Duration) time.Duration { return 5 * ttl / 16 }
+
+// FailsafeBound is when an old writer holding its roles on failsafe
+// (agent/failsafe.go) surely lost them: one lease (+ margin) after the
+// earliest start of a current streak of another host. Every failsafe
+// confirmation needs that host's "no watch renews me", which it refused
+// since its streak began. ok is false when no other agent is renewed now.
+func (l *leases) FailsafeBound(old string, now time.Time) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var earliest time.Time
+	for host, s := range l.streaks {
+		if host == old || now.Sub(s.last) > streakGap(l.ttl) {
+			continue
+		}
+		if earliest.IsZero() || s.start.Before(earliest) {
+			earliest = s.start
+		}
+	}
+	if earliest.IsZero() {
+		return time.Time{}, false
+	}
+	return earliest.Add(l.ttl + leaseMargin(l.ttl)), true
 }
 
 // SetNonce records the nonce of an answer that arrived at.
@@ -249,11 +297,17 @@ func (w *Watch) grant(ctx context.Context, host string, roles []RoleIP) (*agent.
 		}
 	}
 	if err != nil {
+		if !errors.As(err, &apiErr) {
+			// No answer at all: the agent may be dead (an answer, even a
+			// refusal, says it is alive). Known now, not a period later.
+			w.recordAgent(host, nil, err)
+		}
 		return nil, err
 	}
 	now := time.Now()
 	w.leases.SetNonce(host, st.Nonce, now)
 	w.leases.SetRenewed(host, now)
+	w.leases.Accepted(host, now)
 	w.leases.SetHeld(host, fromAgentRoles(st.Roles))
 	w.recordAgent(host, st, nil)
 	return st, nil

@@ -67,3 +67,44 @@ func TestPromotedHostLeaseIsRenewed(t *testing.T) {
 		t.Errorf("the promoted host is still tracked as an old writer to rejoin")
 	}
 }
+
+// The failsafe bound: one lease (+ margin) after the earliest start of a
+// current streak of renewals of another host than the old writer.
+func TestFailsafeBound(t *testing.T) {
+	const ttl = time.Second
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	tests := []struct {
+		name    string
+		accepts map[string][]int // host -> answer arrival times (ms)
+		now     int
+		want    int // ms of the streak start the bound counts from; -1: none
+	}{
+		{"renewed steadily since 0", map[string][]int{"slave1": {0, 250, 500, 750, 1000}}, 1100, 0},
+		{"a gap restarts the streak", map[string][]int{"slave1": {0, 250, 900, 1150, 1400}}, 1500, 900},
+		{"the earliest current streak counts", map[string][]int{"slave1": {500, 750, 1000}, "slave2": {0, 250, 500, 750, 1000}}, 1100, 0},
+		{"a streak that ended does not count", map[string][]int{"slave1": {0, 250}, "slave2": {600, 850, 1100}}, 1150, 600},
+		{"the old writer's own renewals do not count", map[string][]int{"master1": {0, 250, 500, 750, 1000}}, 1100, -1},
+		{"nobody renewed lately", map[string][]int{"slave1": {0, 250}}, 2000, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLeases(ttl)
+			for host, times := range tt.accepts {
+				for _, ms := range times {
+					l.Accepted(host, at(ms))
+				}
+			}
+			got, ok := l.FailsafeBound("master1", at(tt.now))
+			if tt.want < 0 {
+				if ok {
+					t.Fatalf("bound %v, want none", got)
+				}
+				return
+			}
+			if want := at(tt.want).Add(ttl + leaseMargin(ttl)); !ok || !got.Equal(want) {
+				t.Fatalf("bound %v (%v), want %v", got, ok, want)
+			}
+		})
+	}
+}
