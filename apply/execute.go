@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/mysql-mmm/mmm/internal/conn"
 	"github.com/mysql-mmm/mmm/plan"
 )
 
@@ -266,8 +267,9 @@ func (e *Executor) runSQL(ctx context.Context, step plan.Step) error {
 	defer c.Close()
 	for _, st := range step.Statements {
 		if err := execStatement(ctx, c, st); err != nil {
-			// The shown text never holds a secret.
-			return fmt.Errorf("%s: %w", st.Text, err)
+			// The shown text never holds a secret; the server's message may
+			// quote the executed one back.
+			return fmt.Errorf("%s: %w", st.Text, conn.RedactSecrets(err, st.Secrets()...))
 		}
 	}
 	return nil

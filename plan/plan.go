@@ -54,8 +54,9 @@ const (
 //
 // In JSON (plan output and plan files) a Statement is a plain string: its Text.
 type Statement struct {
-	Text string
-	exec string
+	Text    string
+	exec    string
+	secrets []string // the values in exec that Text shows as <redacted>
 }
 
 // MarshalJSON writes the shown text only; the executable form never leaves the process.
@@ -93,8 +94,12 @@ func SQLWithSecret(template string, secrets ...string) Statement {
 		shown = strings.Replace(shown, "%s", Redacted, 1)
 		exec = strings.Replace(exec, "%s", flavor.QuoteString(s), 1)
 	}
-	return Statement{Text: shown, exec: exec}
+	return Statement{Text: shown, exec: exec, secrets: secrets}
 }
+
+// Secrets are the values the executable form holds and Text hides, for
+// redacting an error the server quoted the statement in (conn.RedactSecrets).
+func (s Statement) Secrets() []string { return s.secrets }
 
 // Exec is the statement to send to the server.
 func (s Statement) Exec() string {

@@ -558,7 +558,7 @@ func restartingAfterClone(err error) bool {
 // statement by what (user, donor; never the password) and has no password in
 // the server's message either.
 func statementError(target, what string, err error, password string) error {
-	return fmt.Errorf("clone %s: %s on %s: %w", target, what, target, redactSecret(err, password))
+	return fmt.Errorf("clone %s: %s on %s: %w", target, what, target, conn.RedactSecrets(err, password))
 }
 
 func isMySQLError(err error, number uint16) bool {
@@ -566,27 +566,3 @@ func isMySQLError(err error, number uint16) bool {
 	return errors.As(err, &me) && me.Number == number
 }
 
-// redactSecret returns err with secret removed from its text: a syntax error
-// quotes the statement back ("near 'IDENTIFIED BY ...'"), as typed, that is
-// with the password escaped. A MySQL error keeps its number.
-func redactSecret(err error, secret string) error {
-	if err == nil || secret == "" {
-		return err
-	}
-	quoted := flavor.QuoteString(secret)
-	forms := []string{quoted, quoted[1 : len(quoted)-1], secret}
-	redact := func(s string) string {
-		for _, f := range forms {
-			s = strings.ReplaceAll(s, f, topology.Redacted)
-		}
-		return s
-	}
-	if !strings.Contains(err.Error(), secret) && !strings.Contains(err.Error(), forms[1]) {
-		return err
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && err == error(me) {
-		return &mysql.MySQLError{Number: me.Number, SQLState: me.SQLState, Message: redact(me.Message)}
-	}
-	return errors.New(redact(err.Error()))
-}

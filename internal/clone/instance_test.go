@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/mysql-mmm/mmm/internal/conn"
 	"github.com/mysql-mmm/mmm/internal/flavor"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
@@ -85,10 +86,10 @@ func TestCloneStatementErrorHidesPassword(t *testing.T) {
 		}
 	}
 	plain := &mysql.MySQLError{Number: 3862, Message: "version differs"}
-	if got := redactSecret(plain, password); got != error(plain) {
+	if got := conn.RedactSecrets(plain, password); got != error(plain) {
 		t.Errorf("an error without the password was replaced: %v", got)
 	}
-	if got := redactSecret(plain, ""); got != error(plain) {
+	if got := conn.RedactSecrets(plain, ""); got != error(plain) {
 		t.Errorf("an empty password replaced text: %v", got)
 	}
 }
