@@ -347,34 +347,7 @@ type querier struct {
 }
 
 func (q querier) rows(ctx context.Context, query string) ([]map[string]sql.NullString, error) {
-	ctx, cancel := context.WithTimeout(ctx, q.timeout)
-	defer cancel()
-	rs, err := q.db.QueryContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	cols, err := rs.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var out []map[string]sql.NullString
-	for rs.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rs.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		row := make(map[string]sql.NullString, len(cols))
-		for i, c := range cols {
-			row[c] = vals[i]
-		}
-		out = append(out, row)
-	}
-	return out, rs.Err()
+	return inspect.Rows(ctx, q.db, q.timeout, query)
 }
 
 // sourceOf is the discovered server s replicates from, or nil.

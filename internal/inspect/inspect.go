@@ -307,9 +307,15 @@ type querier struct {
 
 // rows runs a query and returns every row as column name -> value.
 func (q querier) rows(ctx context.Context, query string) ([]map[string]sql.NullString, error) {
-	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+	return Rows(ctx, q.db, q.timeout, query)
+}
+
+// Rows runs one query under timeout and returns every row as column name ->
+// value (SHOW statements read by name, whatever the server's column order).
+func Rows(ctx context.Context, db *sql.DB, timeout time.Duration, query string) ([]map[string]sql.NullString, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rs, err := q.db.QueryContext(ctx, query)
+	rs, err := db.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
