@@ -261,7 +261,7 @@ func (b *builder) host(e *evaluator, s *hostSpec, def *hostAttrsSpec) {
 	defAdmin := singleAdmin(b, def.Admin)
 	user := pick(hostAdmin.User, defAdmin.User)
 	h.Admin.User = e.str(user, DefaultAdminUser)
-	h.Admin.Password = e.secret(pick(hostAdmin.Password, defAdmin.Password), "admin password")
+	h.Admin.Password = e.secret(pick(hostAdmin.Password, defAdmin.Password), SecretAdmin)
 
 	if bs := single(b, "bootstrap", a.Bootstrap, func(s *bootstrapSpec) hcl.Range { return s.DefRange }); bs != nil {
 		b.src[key+".bootstrap"] = bs.DefRange
@@ -324,7 +324,7 @@ func (b *builder) agent(e *evaluator, s *agentSpec) {
 	a.Enabled = true
 	b.src["agent"] = s.DefRange
 	a.Port = int(e.integer(s.Port, DefaultAgentPort, 1, 65535))
-	a.Token = e.secret(s.Token, "agent token")
+	a.Token = e.secret(s.Token, SecretAgentToken)
 	a.TLSCert = e.str(s.TLSCert, "")
 	a.TLSKey = e.str(s.TLSKey, "")
 	if (a.TLSCert == "") != (a.TLSKey == "") {
@@ -357,7 +357,7 @@ func (b *builder) monitor(e *evaluator, s *monitorSpec) {
 				"listen = %s must be IP:PORT, e.g. \"127.0.0.1:9988\".", shown(m.Listen, listenMarks))
 		}
 	}
-	m.Token = e.secret(s.Token, "monitor token")
+	m.Token = e.secret(s.Token, SecretMonitorToken)
 	m.CheckPeriod = e.duration(s.CheckPeriod, DefaultCheckPeriod, false)
 	m.TrapPeriod = e.duration(s.TrapPeriod, DefaultTrapPeriod, false)
 	m.Lease = e.duration(s.Lease, DefaultLease, false)
@@ -415,7 +415,7 @@ func (b *builder) user(e *evaluator, s *userSpec) {
 		return
 	}
 	b.src[key] = s.DefRange
-	u.Password = e.secret(s.Password, "password")
+	u.Password = e.secret(s.Password, SecretPassword)
 	u.Ensure = topology.Ensure(e.str(s.Ensure, string(topology.EnsurePresent)))
 	if u.Ensure != topology.EnsurePresent && u.Ensure != topology.EnsureAbsent {
 		b.errorf(s.Ensure.Expr.Range().Ptr(), "Invalid ensure", "ensure must be \"present\" or \"absent\", not %q.", u.Ensure)

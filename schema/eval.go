@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type evaluator struct {
 	vars  map[string]cty.Value
 	ctxs  map[string]*hcl.EvalContext
 	diags *hcl.Diagnostics
+	// quiet: an unset source is not reported (a secret the command does
+	// not need, Options.Secrets).
+	quiet bool
 }
 
 func newEvaluator(l *Loader, vars map[string]cty.Value, diags *hcl.Diagnostics) *evaluator {
@@ -211,7 +215,7 @@ func (e *evaluator) reportUnset(a *hcl.Attribute, marks cty.ValueMarks) {
 			unset = append(unset, u)
 		}
 	}
-	if len(unset) == 0 { // unknown for another reason; nothing useful to say
+	if len(unset) == 0 || e.quiet { // unknown for another reason, or not needed: nothing useful to say
 		return
 	}
 	sort.Slice(unset, func(i, j int) bool { return unset[i].desc < unset[j].desc })
@@ -219,7 +223,11 @@ func (e *evaluator) reportUnset(a *hcl.Attribute, marks cty.ValueMarks) {
 		why := capitalize(u.why)
 		sev, detail := hcl.DiagWarning, fmt.Sprintf("%s: %s has no value, so it was not checked. Commands that connect need it: %s.", why, a.Name, u.fix)
 		if e.l.opts.RequireSecrets {
-			sev, detail = hcl.DiagError, fmt.Sprintf("%s: %s needs a value to connect; %s.", why, a.Name, u.fix)
+			purpose := e.l.opts.Purpose
+			if purpose == "" {
+				purpose = "to connect"
+			}
+			sev, detail = hcl.DiagError, fmt.Sprintf("%s: %s needs a value %s; %s.", why, a.Name, purpose, u.fix)
 		}
 		e.add(&hcl.Diagnostic{Severity: sev, Summary: u.desc + " has no value", Detail: detail, Subject: a.Expr.Range().Ptr()})
 	}
@@ -357,6 +365,10 @@ func (e *evaluator) strList(a *hcl.Attribute) ([]string, cty.ValueMarks) {
 func (e *evaluator) secret(a *hcl.Attribute, what string) topology.Secret {
 	if a == nil {
 		return topology.Secret{}
+	}
+	if need := e.l.opts.Secrets; need != nil && !slices.Contains(need, what) {
+		e.quiet = true
+		defer func() { e.quiet = false }()
 	}
 	v, marks, ok := e.value(a, cty.String)
 	src := sources(marks)

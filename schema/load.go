@@ -27,6 +27,15 @@ type Options struct {
 	// RequireSecrets turns an unset env()/file()/variable used for a secret into
 	// an error. validate leaves it false (CI has no secrets): then it is a warning.
 	RequireSecrets bool
+	// Secrets, when not nil, lists the only secrets the command needs, by
+	// kind (SecretAdmin, SecretAgentToken, SecretMonitorToken,
+	// SecretPassword): an unset env()/file()/variable behind any other
+	// secret is left unset without a diagnostic, and RequireSecrets applies
+	// to these alone. nil: every secret.
+	Secrets []string
+	// Purpose says why the command needs its secrets, for the error about a
+	// missing one ("mmm show asks the running watch"); default "to connect".
+	Purpose string
 	// Advise adds validate's advice about the deployment, not the file's
 	// correctness: a cluster on the network without a tls block.
 	Advise bool

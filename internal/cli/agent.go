@@ -39,7 +39,7 @@ type AgentCmd struct {
 }
 
 func (c *AgentCmd) Run(g *Globals) error {
-	cluster, _, err := loadCluster(g, true)
+	cluster, _, err := loadClusterNeeding(g, needAgent)
 	if err != nil {
 		return err
 	}

@@ -18,11 +18,35 @@ import (
 // the diagnostics up in one line each, for --json outputs; Run prints
 // nothing more for it (the diagnostics are already on stderr).
 func loadCluster(g *Globals, requireSecrets bool) (*topology.Cluster, *schema.Loader, error) {
+	return loadClusterNeeding(g, needs{require: requireSecrets})
+}
+
+// needs are the secrets a command needs, and why (for the error that names
+// a missing one). Each command asks for its own only: the other secrets
+// may be absent from its environment.
+type needs struct {
+	require bool     // an unset needed secret is an error
+	secrets []string // schema.Secret* kinds; nil = every secret
+	purpose string   // "to ask the running watch"
+}
+
+var (
+	// needMonitorToken: show, checks, move-role, mode, set-online,
+	// set-offline talk to the watch only.
+	needMonitorToken = needs{require: true, secrets: []string{schema.SecretMonitorToken},
+		purpose: "to ask the running watch (this command needs the monitor token only, not the database passwords)"}
+	// needAgent: mmm agent logs in to its own server and checks its callers' token.
+	needAgent = needs{require: true, secrets: []string{schema.SecretAdmin, schema.SecretAgentToken},
+		purpose: "for mmm agent (it needs the admin password and the agent token only)"}
+)
+
+// loadClusterNeeding is loadCluster for a command that needs some secrets only.
+func loadClusterNeeding(g *Globals, n needs) (*topology.Cluster, *schema.Loader, error) {
 	lookup, err := envLookup(g.EnvFile)
 	if err != nil {
 		return nil, nil, err
 	}
-	loader := schema.NewLoader(schema.Options{Vars: g.Var, RequireSecrets: requireSecrets, LookupEnv: lookup})
+	loader := schema.NewLoader(schema.Options{Vars: g.Var, RequireSecrets: n.require, LookupEnv: lookup, Secrets: n.secrets, Purpose: n.purpose})
 	cluster, diags := loader.Load(g.Config)
 	if len(diags) > 0 {
 		if err := loader.WriteDiagnostics(g.Stderr, diags); err != nil {

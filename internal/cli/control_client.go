@@ -15,7 +15,7 @@ type ControlFlags struct {
 
 // watchClient is a client of the watch the topology's monitor block names.
 func watchClient(g *Globals) (*watch.Client, error) {
-	c, _, err := loadCluster(g, true)
+	c, _, err := loadClusterNeeding(g, needMonitorToken)
 	if err != nil {
 		return nil, err
 	}
