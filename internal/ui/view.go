@@ -90,12 +90,23 @@ type Event struct {
 	Message string    `json:"message"`
 	// Kind groups the timeline (see EventKind).
 	Kind string `json:"kind"`
+	// Steps of a failover or switchover, with their timings.
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Step is one executed step of a writer move.
+type Step struct {
+	ID     string  `json:"id"`
+	Host   string  `json:"host"`
+	Status string  `json:"status"`
+	TookMS float64 `json:"took_ms"`
 }
 
 // EventKind sorts an event's message into what the timeline shows it as:
 // state, failover, writer, switchover, semi-sync, network, fence, mode,
-// agent or other. It only picks a colour and a label; nothing decides on
-// it (the watch's events carry no kind of their own).
+// agent or other, for the events that carry no kind of their own (the
+// watch types only its writer moves). It only picks a colour and a label;
+// nothing decides on it.
 func EventKind(msg string) string {
 	m := strings.ToLower(msg)
 	switch {

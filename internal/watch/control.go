@@ -277,7 +277,8 @@ func (w *Watch) switchover(ctx context.Context, target string) error {
 	w.setWriter(target)
 	w.tracker.Reset(CheckRepThreads)
 	w.tracker.Reset(CheckRepBacklog)
-	w.event("switchover: %s is the writer in place of %s (took %s)", target, old, time.Since(t0).Round(time.Millisecond))
+	w.record(Event{Kind: "switchover", Steps: stepTimings(res),
+		Message: fmt.Sprintf("switchover: %s is the writer in place of %s (took %s)", target, old, time.Since(t0).Round(time.Millisecond))})
 	w.save()
 	if res.err != nil {
 		return fmt.Errorf("%s is the writer, but some steps failed: %w", target, res.err)

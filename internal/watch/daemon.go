@@ -182,6 +182,30 @@ type Watch struct {
 type Event struct {
 	At      time.Time `json:"at"`
 	Message string    `json:"message"`
+	// Kind is "failover" or "switchover" for a writer move ("" for the
+	// others); Steps are its plan's steps with their timings.
+	Kind  string       `json:"kind,omitempty"`
+	Steps []StepTiming `json:"steps,omitempty"`
+}
+
+// StepTiming is one executed step of a failover or switchover.
+type StepTiming struct {
+	ID     string        `json:"id"`
+	Host   string        `json:"host"`
+	Status string        `json:"status"`
+	Took   time.Duration `json:"took_ns"`
+}
+
+// stepTimings lists what r ran, in the order it ran them.
+func stepTimings(r execResult) []StepTiming {
+	if r.res == nil {
+		return nil
+	}
+	var out []StepTiming
+	for _, s := range r.res.Steps {
+		out = append(out, StepTiming{ID: s.Step.ID, Host: s.Step.Host, Status: string(s.Status), Took: s.Duration})
+	}
+	return out
 }
 
 // New builds a watch in active mode (see Start for the start-up checks).
@@ -246,8 +270,13 @@ func (w *Watch) stateFile() string {
 }
 
 func (w *Watch) event(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	w.history = append(w.history, Event{At: w.cfg.Now(), Message: msg})
+	w.record(Event{Message: fmt.Sprintf(format, args...)})
+}
+
+// record keeps e (stamped now) in the history.
+func (w *Watch) record(e Event) {
+	e.At = w.cfg.Now()
+	w.history = append(w.history, e)
 	if len(w.history) > 100 {
 		w.history = w.history[len(w.history)-100:]
 	}

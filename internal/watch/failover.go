@@ -180,7 +180,8 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 	w.tracker.Reset(CheckRepThreads)
 	w.tracker.Reset(CheckRepBacklog)
 	w.metrics.failovers.Inc()
-	w.event("failover: %s is the writer in place of %s (%s; %s, took %s)", cand, dead, f.Kind, fence, time.Since(t0).Round(time.Millisecond))
+	w.record(Event{Kind: "failover", Steps: stepTimings(res),
+		Message: fmt.Sprintf("failover: %s is the writer in place of %s (%s; %s, took %s)", cand, dead, f.Kind, fence, time.Since(t0).Round(time.Millisecond))})
 	w.log.Warn("failover done", "writer", cand, "old", dead, "took", time.Since(t0).Round(time.Millisecond), "errors", res.err)
 	w.save()
 	env = append(env, "MMM_RESULT=ok")

@@ -47,7 +47,14 @@ func (w *Watch) View() ui.View {
 		Hosts: []ui.Host{}, At: time.Now(),
 	}
 	for _, e := range r.Events {
-		v.Events = append(v.Events, ui.Event{At: e.At, Message: e.Message, Kind: ui.EventKind(e.Message)})
+		ev := ui.Event{At: e.At, Message: e.Message, Kind: e.Kind}
+		if ev.Kind == "" {
+			ev.Kind = ui.EventKind(e.Message)
+		}
+		for _, s := range e.Steps {
+			ev.Steps = append(ev.Steps, ui.Step{ID: s.ID, Host: s.Host, Status: s.Status, TookMS: float64(s.Took.Microseconds()) / 1000})
+		}
+		v.Events = append(v.Events, ev)
 	}
 	lives := map[string]*topology.LiveHost{}
 	for _, h := range w.c.Hosts {

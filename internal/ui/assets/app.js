@@ -132,6 +132,20 @@ window.mmmTimes = { script: performance.now() };
         msg.textContent = e.message;
       }
       li.appendChild(msg);
+      // A failover's or switchover's steps, each with its time.
+      if (e.steps && e.steps.length) {
+        var d = el("details", { "class": "steps" });
+        d.appendChild(el("summary", null, e.steps.length + " steps"));
+        var sl = el("ol");
+        e.steps.forEach(function (s) {
+          var si = el("li", { "class": "step step-" + s.status });
+          si.appendChild(el("span", { "class": "took" }, s.took_ms.toFixed(1) + " ms"));
+          si.appendChild(document.createTextNode(" " + s.id + (s.status === "applied" ? "" : " (" + s.status + ")")));
+          sl.appendChild(si);
+        });
+        d.appendChild(sl);
+        li.appendChild(d);
+      }
       ol.appendChild(li);
     });
   }

@@ -386,6 +386,9 @@ func TestStatusPage(t *testing.T) {
 	t.Logf("the page showed master2 as the writer %s after the kill", took.Round(time.Millisecond))
 	b.waitJS(10*time.Second, "the failover in the event timeline",
 		`Array.from(document.querySelectorAll('#events li[data-kind="failover"]')).some(function(li){return li.textContent.indexOf("failover: master2 is the writer in place of master1") >= 0})`)
+	// With its steps and their timings (the promotion among them).
+	b.waitJS(5*time.Second, "the failover's steps with their timings",
+		`Array.from(document.querySelectorAll('#events li[data-kind="failover"] details.steps li')).some(function(li){return li.textContent.indexOf("master2:set_variable:read_only") >= 0 && / ms/.test(li.textContent)})`)
 	b.waitJS(10*time.Second, "master1 out of ONLINE", hostJS("master1", `g.getAttribute("data-state") != "ONLINE"`))
 	if !eval[bool](b, `window.mmmNoReload === true`) {
 		t.Fatal("the page reloaded to show the failover")
