@@ -254,6 +254,9 @@ func apiError(host string, resp *http.Response) error {
 func (c *Client) client() (*http.Client, error) {
 	c.once.Do(func() {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// Never through HTTP(S)_PROXY: the token and the backup stream go
+		// straight to the agent.
+		tr.Proxy = nil
 		if tlsOn(c.Cluster) {
 			tr.TLSClientConfig, c.err = c.clientTLS()
 		}

@@ -91,7 +91,17 @@ func (c *WatchCmd) Run(g *Globals) error {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsCfg}
+	// Every connection is bounded: a command answers within its own 2-minute
+	// limit (move-role waits for catch-up), the status page's event stream
+	// lifts its write deadline itself (internal/ui).
+	srv := &http.Server{
+		Handler:           w.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      3 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		TLSConfig:         tlsCfg,
+	}
 	go func() {
 		serve := srv.Serve
 		if tlsCfg != nil {

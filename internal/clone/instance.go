@@ -565,4 +565,3 @@ func isMySQLError(err error, number uint16) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == number
 }
-

@@ -283,14 +283,21 @@ func (s *LocalServer) stateDir() string {
 	return s.StateDir
 }
 
+// optionDir is the private directory of mariabackup's option files (they
+// hold the admin password).
+const optionDir = "mariabackup-options"
+
 // writeDefaults writes mariabackup's option file: the server's own (by
 // !include) plus the admin account, so the password is on no command line.
-// It is readable by its owner only and removed by cleanup.
+// It lives in a directory only the agent's user can enter, is readable by
+// its owner only and removed by cleanup; a file an agent killed during a
+// backup left behind goes at the next start (Recover).
 func (s *LocalServer) writeDefaults() (string, func(), error) {
-	if err := os.MkdirAll(s.stateDir(), 0o700); err != nil {
+	dir, err := s.privateOptionDir()
+	if err != nil {
 		return "", nil, err
 	}
-	f, err := os.CreateTemp(s.stateDir(), "mariabackup-*.cnf")
+	f, err := os.CreateTemp(dir, "mariabackup-*.cnf") // mode 0600
 	if err != nil {
 		return "", nil, err
 	}
@@ -316,6 +323,44 @@ func (s *LocalServer) writeDefaults() (string, func(), error) {
 		return "", nil, fmt.Errorf("write mariabackup option file: %w", err)
 	}
 	return f.Name(), cleanup, nil
+}
+
+// privateOptionDir makes (or checks) the option files' directory: a
+// directory of this user, mode 0700, not a symbolic link; with the default
+// state dir it sits in the shared temporary directory, where someone else
+// may have made it first.
+func (s *LocalServer) privateOptionDir() (string, error) {
+	dir := filepath.Join(s.stateDir(), optionDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || (ok && int(st.Uid) != os.Geteuid()) {
+		return "", fmt.Errorf("%s is not a directory of this user: remove it, or set the agent's state dir", dir)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// removeStaleOptionFiles removes the option files an agent killed during a
+// backup left behind (Recover, at the agent's start, before any backup).
+func (s *LocalServer) removeStaleOptionFiles() {
+	old, _ := filepath.Glob(filepath.Join(s.stateDir(), optionDir, "mariabackup-*.cnf"))
+	// Files of agents before the private directory.
+	top, _ := filepath.Glob(filepath.Join(s.stateDir(), "mariabackup-*.cnf"))
+	for _, f := range append(old, top...) {
+		if err := os.Remove(f); err == nil {
+			s.log().Info("removed a mariabackup option file an earlier agent left", "file", f)
+		}
+	}
 }
 
 // optionValue quotes a value for a MariaDB option file: inside double quotes,
@@ -436,7 +481,7 @@ func (s *LocalServer) Restore(ctx context.Context, donor string, src BackupSourc
 		}
 		return nil, fail("%v", err)
 	}
-	if err := os.Remove(filepath.Join(s.stateDir(), journalFile)); err != nil {
+	if err := s.removeJournal(); err != nil {
 		log.Warn("clone: remove the swap journal", "err", err)
 	}
 
@@ -571,18 +616,65 @@ func (s *LocalServer) writeJournal(j *journal) error {
 	if err != nil {
 		return err
 	}
+	// On disk before the swap goes on: after a crash (power, kernel) the
+	// journal must say what moved, so the file and the rename are synced.
 	tmp := filepath.Join(s.stateDir(), journalFile+".tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeFileSync(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("write the swap journal: %w", err)
 	}
-	return os.Rename(tmp, filepath.Join(s.stateDir(), journalFile))
+	if err := os.Rename(tmp, filepath.Join(s.stateDir(), journalFile)); err != nil {
+		return fmt.Errorf("write the swap journal: %w", err)
+	}
+	if err := syncDir(s.stateDir()); err != nil {
+		return fmt.Errorf("write the swap journal: %w", err)
+	}
+	return nil
+}
+
+// removeJournal removes the swap journal, durably: a journal that came back
+// after a crash would have the next agent undo a finished swap.
+func (s *LocalServer) removeJournal() error {
+	if err := os.Remove(filepath.Join(s.stateDir(), journalFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return syncDir(s.stateDir())
+}
+
+// writeFileSync is os.WriteFile followed by fsync of the file.
+func writeFileSync(path string, b []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDir fsyncs a directory, so that a rename or removal in it survives a
+// crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // swap stops the server, puts the copy in place of the data directory's
 // files and starts it. If the server does not come up on the copy, its own
 // files go back and it is started on them again.
 func (s *LocalServer) swap(ctx context.Context, j *journal) error {
-	nothingMoved := func() { _ = os.Remove(filepath.Join(s.stateDir(), journalFile)) }
+	nothingMoved := func() { _ = s.removeJournal() }
 	if err := s.stopServer(ctx); err != nil {
 		// Still running on its own data (or a stop half done: start it).
 		nothingMoved()
@@ -645,18 +737,20 @@ func (s *LocalServer) undo(ctx context.Context, j *journal) error {
 	if err := s.startServer(ctx); err != nil {
 		return fmt.Errorf("roll back: %w", err)
 	}
-	_ = os.Remove(filepath.Join(s.stateDir(), journalFile))
+	_ = s.removeJournal()
 	return errRolledBack
 }
 
 // errRolledBack: the swap was undone and the server runs on its own files.
 var errRolledBack = errors.New("the server runs on its own data again")
 
-// Recover undoes a swap an earlier agent left half done (it was killed
+// Recover removes the mariabackup option files an earlier agent left, and
+// undoes a swap an earlier agent left half done (it was killed
 // between stopping the server and starting it): the server's own files go
 // back and the server is started. The next apply finds the target as it was
 // before the copy and copies again.
 func (s *LocalServer) Recover(ctx context.Context) error {
+	s.removeStaleOptionFiles()
 	b, err := os.ReadFile(filepath.Join(s.stateDir(), journalFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -676,7 +770,7 @@ func (s *LocalServer) Recover(ctx context.Context) error {
 				return fmt.Errorf("recover: %w", err)
 			}
 		}
-		return os.Remove(filepath.Join(s.stateDir(), journalFile))
+		return s.removeJournal()
 	}
 	if err := s.undo(ctx, &j); !errors.Is(err, errRolledBack) {
 		return err

@@ -402,6 +402,9 @@ func (s *Server) stream(rw http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 	}()
+	// The stream outlives the server's WriteTimeout (which bounds the
+	// control API's answers); a client that goes away ends r.Context().
+	_ = http.NewResponseController(rw).SetWriteDeadline(time.Time{})
 	rw.Header().Set("Content-Type", "text/event-stream")
 	rw.Header().Set("X-Accel-Buffering", "no")
 	rw.WriteHeader(http.StatusOK)

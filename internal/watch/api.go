@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mysql-mmm/mmm/internal/pki"
 )
 
 // The control API, JSON over HTTP on monitor.listen. Every request but
@@ -84,11 +86,18 @@ func (w *Watch) Handler() http.Handler {
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
 			defer cancel()
+			// The audit trail: who (certificate identity, or the token's holder),
+			// from where, what, and how it ended.
+			audit := []any{"who", w.requester(r), "remote", r.RemoteAddr, "command", r.URL.Path,
+				"host", c.Host, "role", c.Role, "force", c.Force, "mode", c.Mode}
+			w.log.Info("control command", audit...)
 			msg, err := run(ctx, c)
 			if err != nil {
+				w.log.Warn("control command failed", append(audit, "error", err)...)
 				writeJSON(rw, http.StatusBadRequest, errorBody{err.Error()})
 				return
 			}
+			w.log.Info("control command done", append(audit, "result", msg)...)
 			writeJSON(rw, http.StatusOK, OK{Message: msg, Report: w.Status()})
 		})
 	}
@@ -112,6 +121,16 @@ func (w *Watch) Handler() http.Handler {
 	return w.authorize(mux) // by client certificate with a tls block (tls.go)
 }
 
+// requester names who sent a control request, for the audit log: the client
+// certificate's mmm identity with a tls block, else the monitor token's holder
+// (the token itself never).
+func (w *Watch) requester(r *http.Request) string {
+	if id, ok := pki.PeerIdentity(r.TLS); ok {
+		return id.String()
+	}
+	return "monitor-token"
+}
+
 func writeJSON(rw http.ResponseWriter, code int, v any) {
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(code)
@@ -119,6 +138,14 @@ func writeJSON(rw http.ResponseWriter, code int, v any) {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
+
+// noProxy is the client of a Client without its own: never through
+// HTTP(S)_PROXY, the token goes straight to the watch.
+var noProxy = func() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	return &http.Client{Transport: tr}
+}()
 
 // Client talks to a running watch.
 type Client struct {
@@ -162,7 +189,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = noProxy
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
