@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/mysql-mmm/mmm/internal/lab"
+	"github.com/mysql-mmm/mmm/internal/pki"
 	"github.com/mysql-mmm/mmm/internal/topology"
 	"github.com/mysql-mmm/mmm/schema"
 )
@@ -52,6 +53,7 @@ type config struct {
 	modify  []func(*topology.Cluster)
 	appends []string
 	labOpts lab.Options
+	tls     bool
 }
 
 // Subnet moves the file's hosts, VIPs, ping_ips and user host patterns to another
@@ -71,6 +73,14 @@ func Modify(f func(*topology.Cluster)) Option {
 // Modify, the agents StartAgents runs read them as well.
 func AppendHCL(text string) Option {
 	return func(c *config) { c.appends = append(c.appends, text) }
+}
+
+// TLS runs the lab with a tls block: `mmm tls init` into LAB_DIR/tls once
+// the lab is up (the CA, a certificate per host, the monitor and the
+// operator), Cluster().TLS.Dir set, and StartAgents' file given the block,
+// so the agents serve mutual TLS and every client needs its certificate.
+func TLS() Option {
+	return func(c *config) { c.tls = true }
 }
 
 // LabOptions sets the lab's options (state dir, timeouts).
@@ -201,6 +211,16 @@ func start(configPath string, cfg config) (l *lab.Lab, err error) {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "labtest: lab %s up: %d hosts in %s, %s\n", l.ID(), len(c.Hosts), l.Subnet(), time.Since(t0).Round(time.Millisecond))
+	if cfg.tls {
+		dir := filepath.Join(l.Dir(), "tls")
+		if _, err := pki.Init(c, dir, true); err != nil {
+			if downErr := l.Down(context.Background()); downErr != nil {
+				fmt.Fprintf(os.Stderr, "labtest: tearing down lab %s: %v\n", l.ID(), downErr)
+			}
+			return nil, fmt.Errorf("lab tls: %w", err)
+		}
+		c.TLS.Dir = dir
+	}
 	return l, nil
 }
 
@@ -334,6 +354,9 @@ func StartAgents(t testing.TB) (bin, config string) {
 	text := string(src)
 	if source.from != "" {
 		text = strings.ReplaceAll(text, source.from, source.to)
+	}
+	if dir := l.Cluster().TLS.Dir; dir != "" {
+		text += fmt.Sprintf("\n# Added by labtest.TLS.\ntls {\n  dir = %q\n}\n", dir)
 	}
 	config = filepath.Join(dir, filepath.Base(source.path))
 	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
