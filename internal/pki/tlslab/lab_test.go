@@ -1,7 +1,7 @@
 // Package tlslab runs a lab with the tls block on (labtest.TLS, lab subnet
-// 198.18.20.0/24): the real mmm binary's agents, apply, watch, show and a
-// failover over mutual TLS, and what a client without the right
-// certificate gets (nothing).
+// 198.18.20.0/24): the real mmm binary's agents, apply, a physical clone
+// between agents, watch, show and a failover over mutual TLS, and what a
+// client without the right certificate gets (nothing).
 package tlslab
 
 import (
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mysql-mmm/mmm/internal/agent"
+	"github.com/mysql-mmm/mmm/internal/clone"
 	"github.com/mysql-mmm/mmm/internal/lab/labtest"
 	"github.com/mysql-mmm/mmm/internal/pki"
 	"github.com/mysql-mmm/mmm/internal/topology"
@@ -205,6 +206,40 @@ func TestTLSLab(t *testing.T) {
 	if out, code := mmm(t, bin, cfg, "plan", "--detailed-exitcode"); code != 0 {
 		t.Fatalf("mmm plan after apply: exit %d (want 0: converged)\n%s", code, out)
 	}
+
+	t.Run("bootstrap (physical clone) between agents over TLS", func(t *testing.T) {
+		op := &agent.Client{Cluster: c, Timeout: 10 * time.Second}
+		// Never onto the current writer, even with overwrite.
+		if _, err := op.Clone(ctx, "master1", "master2", true, nil); err == nil || !strings.Contains(err.Error(), "current writer") {
+			t.Fatalf("clone onto the writer master1: %v, want refused", err)
+		}
+		// slave2 is made a copy of slave1: slave2's agent (operator's
+		// request) fetches slave1's backup with its host certificate, and
+		// slave1's agent checks back that slave2 is cloning from it.
+		db, err := l.DB("slave2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		// The restore refuses a server that replicates (it would be a live copy).
+		if _, err := db.ExecContext(ctx, "STOP SLAVE"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, "RESET SLAVE ALL"); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		events := 0
+		res, err := op.Clone(cctx, "slave2", "slave1", true, func(clone.PhysicalEvent) { events++ })
+		if err != nil {
+			t.Fatalf("clone slave1 → slave2 over TLS: %v", err)
+		}
+		t.Logf("slave2 cloned from %s over TLS: %d bytes in %s, %d events", res.Donor, res.Bytes, res.Duration, events)
+		if out, code := mmm(t, bin, cfg, "apply", "--auto-approve"); code != 0 {
+			t.Fatalf("mmm apply after the clone: exit %d\n%s", code, out)
+		}
+	})
 
 	w := startWatch(t, bin, cfg)
 	wc, err := watch.NewClient(c, c.Monitor.Token.Value())
