@@ -325,6 +325,7 @@ func (b *builder) agent(e *evaluator, s *agentSpec) {
 	b.src["agent"] = s.DefRange
 	a.Port = int(e.integer(s.Port, DefaultAgentPort, 1, 65535))
 	a.Token = e.secret(s.Token, SecretAgentToken)
+	b.blankToken(s.Token, a.Token, SecretAgentToken)
 	a.TLSCert = e.str(s.TLSCert, "")
 	a.TLSKey = e.str(s.TLSKey, "")
 	if (a.TLSCert == "") != (a.TLSKey == "") {
@@ -358,6 +359,7 @@ func (b *builder) monitor(e *evaluator, s *monitorSpec) {
 		}
 	}
 	m.Token = e.secret(s.Token, SecretMonitorToken)
+	b.blankToken(s.Token, m.Token, SecretMonitorToken)
 	m.CheckPeriod = e.duration(s.CheckPeriod, DefaultCheckPeriod, false)
 	m.TrapPeriod = e.duration(s.TrapPeriod, DefaultTrapPeriod, false)
 	m.Lease = e.duration(s.Lease, DefaultLease, false)

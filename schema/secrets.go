@@ -1,5 +1,13 @@
 package schema
 
+import (
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/mysql-mmm/mmm/internal/topology"
+)
+
 // Kinds of secrets, for Options.Secrets (and the diagnostics' wording).
 const (
 	SecretAdmin        = "admin password"
@@ -7,3 +15,13 @@ const (
 	SecretMonitorToken = "monitor token"
 	SecretPassword     = "password" // a user block's
 )
+
+// blankToken refuses a token that is set but empty or only spaces: every
+// API would then accept anyone who sends "Authorization: Bearer ".
+func (b *builder) blankToken(a *hcl.Attribute, tok topology.Secret, what string) {
+	if a == nil || !tok.Set || strings.TrimSpace(tok.Value()) != "" {
+		return
+	}
+	b.errorf(a.Expr.Range().Ptr(), "Blank "+what,
+		"The %s from %s is empty or only spaces, so it would authenticate nobody (or anybody); give it a long random value, e.g. from openssl rand -hex 32.", what, tok.Source)
+}

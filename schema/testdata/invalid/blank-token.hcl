@@ -1,0 +1,59 @@
+# a token of spaces authenticates nobody (or anybody)
+variable "agent_token" {
+  default   = "  "
+  sensitive = true
+}
+
+cluster "t" {
+  flavor             = "mariadb"
+  active_master_role = "writer"
+}
+
+defaults {
+  admin {
+    password = env("ADMIN_PW")
+  }
+}
+
+host "m1" {
+  address = "10.0.0.1"
+  mode    = "master"
+  peer    = "m2"
+}
+host "m2" {
+  address = "10.0.0.2"
+  mode    = "master"
+  peer    = "m1"
+}
+host "s1" {
+  address = "10.0.0.3"
+  mode    = "slave"
+}
+
+replication {
+  user = "repl"
+}
+
+user "repl" {
+  host     = "10.0.0.%"
+  password = env("REPL_PW")
+  grant "*.*" {
+    privileges = ["REPLICATION SLAVE"]
+  }
+}
+
+role "writer" {
+  mode   = "exclusive"
+  hosts  = ["m1", "m2"]
+  ips    = ["10.0.0.100"]
+  prefer = "m1"
+}
+role "reader" {
+  mode  = "balanced"
+  hosts = ["s1"]
+  ips   = ["10.0.0.101"]
+}
+
+agent {
+  token = var.agent_token # ERROR: Blank agent token
+}
