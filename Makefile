@@ -80,10 +80,16 @@ FUZZTIME ?= 10m
 fuzz:
 	$(GO) test -run '^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s -timeout 0 ./schema/
 
+# gofmt, go vet, staticcheck (pinned: a version that knows go.mod's Go; `go
+# run` fetches it once into the module cache, go.mod is not touched) and a
+# tidy module file. .ci/run runs it.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
 
 lab-down: build
 	$(BIN) lab down --config $(DEMO)

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -117,5 +116,5 @@ func variableNames(vs []*variableSpec) string {
 		out = append(out, v.Name)
 	}
 	sort.Strings(out)
-	return fmt.Sprintf("%s", strings.Join(out, ", "))
+	return strings.Join(out, ", ")
 }

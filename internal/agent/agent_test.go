@@ -520,7 +520,7 @@ func TestClient(t *testing.T) {
 		t.Fatalf("SetRoles status: %+v", st)
 	}
 	// The answer's nonce serves the next renewal.
-	if st, err = c.SetRoles(ctx, "master1", []RoleIP{{Role: "writer", IP: "192.0.2.100"}}, &Lease{TTL: Duration(time.Hour), Holder: "watch@test", Nonce: st.Nonce}); err != nil {
+	if _, err = c.SetRoles(ctx, "master1", []RoleIP{{Role: "writer", IP: "192.0.2.100"}}, &Lease{TTL: Duration(time.Hour), Holder: "watch@test", Nonce: st.Nonce}); err != nil {
 		t.Fatal(err)
 	}
 	st, err = c.Status(ctx, "master1")

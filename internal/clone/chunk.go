@@ -2,7 +2,6 @@ package clone
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/mysql-mmm/mmm/internal/flavor"
@@ -189,8 +188,6 @@ func appendValue(buf []byte, v []byte, isNull, bit bool) []byte {
 	}
 	return flavor.AppendQuoted(buf, v)
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // appendField appends one value in LOAD DATA's default text format (fields
 // ended by a tab, lines by a newline, escapes with a backslash, \N for NULL).

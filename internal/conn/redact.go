@@ -15,8 +15,8 @@ import (
 const minEchoedPrefix = 4
 
 // RedactSecrets returns err with the secrets of the statement that caused it
-// removed from its text. The server quotes a statement back in a syntax error
-// ("... near 'IDENTIFIED BY 'pw'' at line 1"), as typed, that is with the
+// removed from its text. The server quotes a statement back in a syntax
+// error ("... near 'IDENTIFIED BY ...' at line 1") as typed, that is with the
 // secret quoted, and at most about 80 characters of it, so a long secret may
 // show only its start: then the whole echo goes. A MySQL error keeps its
 // number (callers decide on it), anything else becomes a plain error with the

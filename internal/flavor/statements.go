@@ -45,7 +45,7 @@ func plain(sql string) Stmt { return Stmt{Template: sql} }
 //
 // The escaping is exact under any sql_mode without NO_BACKSLASH_ESCAPES,
 // which every admin session pins (internal/conn.SQLModePin). It is also safe
-// without the pin: a quote is doubled ('') rather than backslash-escaped, so
+// without the pin: a quote is written twice, not backslash-escaped, so
 // under NO_BACKSLASH_ESCAPES the literal still ends where it should and the
 // worst outcome is a value with extra backslashes, never text outside the
 // literal.

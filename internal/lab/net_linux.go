@@ -236,12 +236,6 @@ func deleteLink(name string) error {
 	return nil
 }
 
-// linkExists reports whether a link of that name is in the root namespace.
-func linkExists(name string) bool {
-	_, err := netlink.LinkByName(name)
-	return err == nil
-}
-
 // labLinks lists root-namespace links named after the lab (bridge and veths).
 func labLinks(id string) []string {
 	links, _ := netlink.LinkList()

@@ -55,7 +55,7 @@ func TestSecretNeverPrints(t *testing.T) {
 		"%v":   fmt.Sprintf("%v", u),
 		"%+v":  fmt.Sprintf("%+v", u),
 		"%#v":  fmt.Sprintf("%#v", u),
-		"%s":   fmt.Sprintf("%s", s),
+		"%s":   fmt.Sprintf("%s", s), //lint:ignore S1025 the test is about what fmt prints
 		"json": string(js),
 		"slog": logs.String(),
 	}

@@ -54,19 +54,25 @@ examples/master-pair, examples/lab; the shared accounts module: modules/mmm-user
 // level below the title.
 func render(schemaDir string) ([]byte, error) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, schemaDir, nil, parser.ParseComments|parser.PackageClauseOnly)
+	names, err := filepath.Glob(filepath.Join(schemaDir, "*.go")) // sorted
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", schemaDir, err)
 	}
-	p, ok := pkgs["schema"]
-	if !ok {
-		return nil, fmt.Errorf("no package schema in %s", schemaDir)
-	}
 	var files []*ast.File
-	for name, f := range p.Files {
-		if filepath.Ext(name) == ".go" && !isTest(name) {
+	for _, name := range names {
+		if isTest(name) {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments|parser.PackageClauseOnly)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		if f.Name.Name == "schema" {
 			files = append(files, f)
 		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no package schema in %s", schemaDir)
 	}
 	dp, err := doc.NewFromFiles(fset, files, "github.com/mysql-mmm/mmm/schema")
 	if err != nil {
