@@ -234,45 +234,34 @@ func (w *Watch) renewLoop(ctx context.Context) {
 	if w.cfg.Agents == nil {
 		return
 	}
-	t := time.NewTicker(w.renewPeriod())
-	defer t.Stop()
-	for {
-		w.renew(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// renew sends every agent but the fenced ones the roles it holds with a
-// fresh lease, in parallel, each bounded by the agent timeout.
-func (w *Watch) renew(ctx context.Context) {
-	if w.cfg.Agents == nil {
-		return
-	}
+	// One loop per host: an agent that does not answer costs its own
+	// renewals their timeout, never another host's (whose lease, and the
+	// failsafe streak the watch counts on, would suffer).
 	var wg sync.WaitGroup
 	for _, h := range w.c.Hosts {
-		if w.leases.Fenced(h.Name) {
-			continue
-		}
-		wg.Add(1)
-		go func(host string) {
-			defer wg.Done()
-			unlock := w.leases.lockHost(host)
-			defer unlock()
-			if w.leases.Fenced(host) {
-				return
-			}
-			rctx, cancel := context.WithTimeout(ctx, w.agentTimeout())
-			defer cancel()
-			if _, err := w.grant(rctx, host, w.leases.Held(host)); err != nil {
-				w.log.Debug("lease renewal failed", "host", host, "error", err)
-			}
-		}(h.Name)
+		wg.Go(func() {
+			every(ctx, w.renewPeriod(), nil, func() { w.renewHost(ctx, h.Name) })
+		})
 	}
 	wg.Wait()
+}
+
+// renewHost sends host the roles it holds with a fresh lease, bounded by
+// the agent timeout, unless it is fenced.
+func (w *Watch) renewHost(ctx context.Context, host string) {
+	if w.leases.Fenced(host) {
+		return
+	}
+	unlock := w.leases.lockHost(host)
+	defer unlock()
+	if w.leases.Fenced(host) {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, w.agentTimeout())
+	defer cancel()
+	if _, err := w.grant(rctx, host, w.leases.Held(host)); err != nil {
+		w.log.Debug("lease renewal failed", "host", host, "error", err)
+	}
 }
 
 // grant sends host its full role set with a lease, echoing a fresh nonce

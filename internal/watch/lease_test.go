@@ -53,13 +53,13 @@ func TestPromotedHostLeaseIsRenewed(t *testing.T) {
 	w.leases.SetFenced("master2", true)
 	w.failoverPos["master2"] = "0-1-10"
 
-	w.renew(context.Background())
+	w.renewHost(context.Background(), "master2")
 	if ra.leased["master2"] != 0 {
 		t.Fatalf("a fenced host got a lease renewal")
 	}
 
 	w.promoting("master2")
-	w.renew(context.Background())
+	w.renewHost(context.Background(), "master2")
 	if ra.leased["master2"] != 1 {
 		t.Fatalf("the promoted host got %d lease renewals, want 1", ra.leased["master2"])
 	}
