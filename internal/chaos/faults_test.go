@@ -22,7 +22,7 @@ const (
 // and heals it (marking each moment).
 type fault struct {
 	name     string
-	what     string
+	what     string //lint:ignore U1000 read by people: what the fault does, in the table below
 	failover string
 	inject   func(r *run) error
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -546,15 +545,6 @@ func (w *Watch) afterRound(live *topology.Live) {
 			w.event("%s rejoined as a replica of %s", host, w.writer)
 		}
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // agentWarning says what is wrong with host's agent, for `mmm show`: an

@@ -775,25 +775,6 @@ func (w *Watch) agentTimeout() time.Duration {
 	return t
 }
 
-func (w *Watch) withoutExclusive(roles []RoleIP) []RoleIP {
-	var out []RoleIP
-	for _, r := range roles {
-		if role := w.c.Role(r.Role); role == nil || role.Mode != topology.RoleExclusive {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func (w *Watch) holdsExclusive(st *agent.Status) bool {
-	for _, r := range st.Roles {
-		if role := w.c.Role(r.Role); role != nil && role.Mode == topology.RoleExclusive {
-			return true
-		}
-	}
-	return false
-}
-
 func (w *Watch) states() map[string]State {
 	out := map[string]State{}
 	for n, hs := range w.machine.Hosts {
