@@ -262,6 +262,7 @@ func (b *builder) host(e *evaluator, s *hostSpec, def *hostAttrsSpec) {
 	user := pick(hostAdmin.User, defAdmin.User)
 	h.Admin.User = e.str(user, DefaultAdminUser)
 	h.Admin.Password = e.secret(pick(hostAdmin.Password, defAdmin.Password), SecretAdmin)
+	b.adminTLS(e, key, h, pick(hostAdmin.TLS, defAdmin.TLS))
 
 	if bs := single(b, "bootstrap", a.Bootstrap, func(s *bootstrapSpec) hcl.Range { return s.DefRange }); bs != nil {
 		b.src[key+".bootstrap"] = bs.DefRange

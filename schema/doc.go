@@ -24,7 +24,11 @@ all of them are reported in one run.
 	                 peer (required for masters, symmetric), server_id (1..2^32-1;
 	                 default: mmm derives one, see topology.Cluster.ServerIDFor),
 	                 interface ("eth0"),
-	                 admin { user ("root"), password },
+	                 admin { user ("root"), password,
+	                         tls ("off" | "required" | "verify", default
+	                         "off": mmm's sessions with the server; verify
+	                         checks the server's certificate against the tls
+	                         block's CA and the host's address) },
 	                 bootstrap { donor (default: a healthy slave),
 	                             method ("logical" | "physical", default "logical") }
 	replication      user (a user block's account name; required with >1 host),

@@ -78,6 +78,7 @@ type hostSpec struct {
 type adminSpec struct {
 	User     *hcl.Attribute `hcl:"user"`
 	Password *hcl.Attribute `hcl:"password"`
+	TLS      *hcl.Attribute `hcl:"tls"`
 	DefRange hcl.Range      `hcl:",def_range"`
 }
 

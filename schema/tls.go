@@ -2,9 +2,13 @@ package schema
 
 import (
 	"net"
+	"path/filepath"
 	"slices"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/mysql-mmm/mmm/internal/pki"
+	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
 // tls converts the tls block. The files themselves are read by the agent and
@@ -30,6 +34,7 @@ func (b *builder) tls(e *evaluator, s *tlsSpec) {
 // agent and the monitor.
 func (b *builder) validateTLS() {
 	c := b.c
+	b.validateAdminTLS()
 	if c.TLSOn() {
 		for _, h := range c.Hosts {
 			if slices.Contains(pki.ReservedNames, h.Name) {
@@ -74,4 +79,33 @@ func (b *builder) nonLoopback() bool {
 		}
 	}
 	return false
+}
+
+// adminTLS converts admin.tls; the CA of "verify" is the tls block's, set
+// by validateAdminTLS once every block is read.
+func (b *builder) adminTLS(e *evaluator, key string, h *topology.Host, a *hcl.Attribute) {
+	b.rec(key+".admin.tls", a)
+	h.Admin.TLS = e.str(a, topology.AdminTLSOff)
+	switch h.Admin.TLS {
+	case topology.AdminTLSOff, topology.AdminTLSRequired, topology.AdminTLSVerify:
+	default:
+		b.errorf(a.Expr.Range().Ptr(), "Invalid admin tls",
+			"tls must be %q (no TLS), %q (encrypted, the server's certificate not checked) or %q (encrypted, the certificate signed by the tls block's CA and naming the host's address), not %q.",
+			topology.AdminTLSOff, topology.AdminTLSRequired, topology.AdminTLSVerify, h.Admin.TLS)
+	}
+}
+
+// validateAdminTLS gives admin.tls = "verify" the tls block's CA.
+func (b *builder) validateAdminTLS() {
+	for _, h := range b.c.Hosts {
+		if h.Admin.TLS != topology.AdminTLSVerify {
+			continue
+		}
+		if !b.c.TLSOn() {
+			b.errorf(b.at("host."+h.Name+".admin.tls", "host."+h.Name), "admin tls = \"verify\" without a tls block",
+				"Verifying host %s's server certificate needs the cluster's CA: add tls { dir = \"/etc/mmm/tls\" } (mmm tls init), or use tls = \"required\".", h.Name)
+			continue
+		}
+		h.Admin.TLSCA = filepath.Join(b.c.TLS.Dir, pki.CAFile)
+	}
 }

@@ -65,6 +65,7 @@ func Config(h *topology.Host, t Timeouts) *mysql.Config {
 	cfg.ReadTimeout = t.Query
 	cfg.WriteTimeout = t.Query
 	cfg.AllowNativePasswords = true
+	cfg.TLS = adminTLS(h) // admin.tls (tls.go)
 	PinSQLMode(cfg)
 	return cfg
 }

@@ -276,6 +276,7 @@ func (l *Lab) desiredState() *State {
 			ServerID:     l.cluster.ServerIDFor(h),
 			Dir:          dir,
 			DefaultsFile: filepath.Join(dir, "my.cnf"),
+			TLSDir:       l.cluster.TLS.Dir,
 		})
 	}
 	return s
@@ -319,7 +320,7 @@ func (l *Lab) cleanup(old *State, kept map[string]bool) error {
 	// Directories of hosts that are gone or will be rebuilt.
 	entries, _ := os.ReadDir(l.dir)
 	for _, e := range entries {
-		if e.IsDir() && !kept[e.Name()] {
+		if e.IsDir() && !kept[e.Name()] && e.Name() != TLSDirName {
 			if err := os.RemoveAll(filepath.Join(l.dir, e.Name())); err != nil {
 				errs = append(errs, err)
 			}

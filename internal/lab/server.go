@@ -54,7 +54,7 @@ read_only           = ON
 innodb_buffer_pool_size = 32M
 innodb_log_file_size    = 16M
 performance_schema      = OFF
-`, h.Dir, h.Port, h.ServerID)
+`, h.Dir, h.Port, h.ServerID) + sslCnf(h)
 }
 
 // installDataDir makes a fresh data directory (the host's namespace must exist). root@localhost gets no password

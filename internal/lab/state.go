@@ -38,6 +38,9 @@ type HostState struct {
 	Dir          string `json:"dir"`
 	PID          int    `json:"pid"`
 	DefaultsFile string `json:"defaults_file"`
+	// TLSDir is the cluster's tls dir when it has one: the server then
+	// serves DIR/NAME.pem (mmm tls init's host certificate) to TLS clients.
+	TLSDir string `json:"tls_dir,omitempty"`
 }
 
 func (s *State) host(name string) *HostState {

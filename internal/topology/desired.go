@@ -80,7 +80,20 @@ type Host struct {
 type Account struct {
 	User     string
 	Password Secret
+	// TLS is how mmm's sessions with this account use TLS: AdminTLSOff (""),
+	// AdminTLSRequired (encrypted, the server's certificate not checked) or
+	// AdminTLSVerify (encrypted, the certificate signed by TLSCA and naming
+	// the host's address).
+	TLS   string
+	TLSCA string // the CA file for AdminTLSVerify: the tls block's ca.pem
 }
+
+// Admin TLS modes (admin.tls).
+const (
+	AdminTLSOff      = "off"
+	AdminTLSRequired = "required"
+	AdminTLSVerify   = "verify"
+)
 
 // Bootstrap asks mmm to give an empty server a copy of the data first.
 type Bootstrap struct {

@@ -75,10 +75,12 @@ func AppendHCL(text string) Option {
 	return func(c *config) { c.appends = append(c.appends, text) }
 }
 
-// TLS runs the lab with a tls block: `mmm tls init` into LAB_DIR/tls once
-// the lab is up (the CA, a certificate per host, the monitor and the
-// operator), Cluster().TLS.Dir set, and StartAgents' file given the block,
-// so the agents serve mutual TLS and every client needs its certificate.
+// TLS runs the lab with a tls block: `mmm tls init` into LAB_DIR/tls before
+// the servers start (the CA, a certificate per host, the monitor and the
+// operator), the servers serving their host certificates (ssl_cert),
+// Cluster().TLS.Dir set and admin.tls = "verify" on every host, and
+// StartAgents' file given both, so the agents serve mutual TLS, every client
+// needs its certificate and every admin session is TLS-verified.
 func TLS() Option {
 	return func(c *config) { c.tls = true }
 }
@@ -201,6 +203,17 @@ func start(configPath string, cfg config) (l *lab.Lab, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.tls {
+		// Before Up: the servers get their host certificates too.
+		dir := filepath.Join(l.Dir(), lab.TLSDirName)
+		if _, err := pki.Init(c, dir, true); err != nil {
+			return nil, fmt.Errorf("lab tls: %w", err)
+		}
+		c.TLS.Dir = dir
+		for _, h := range c.Hosts {
+			h.Admin.TLS, h.Admin.TLSCA = topology.AdminTLSVerify, filepath.Join(dir, pki.CAFile)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	t0 := time.Now()
@@ -211,16 +224,6 @@ func start(configPath string, cfg config) (l *lab.Lab, err error) {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "labtest: lab %s up: %d hosts in %s, %s\n", l.ID(), len(c.Hosts), l.Subnet(), time.Since(t0).Round(time.Millisecond))
-	if cfg.tls {
-		dir := filepath.Join(l.Dir(), "tls")
-		if _, err := pki.Init(c, dir, true); err != nil {
-			if downErr := l.Down(context.Background()); downErr != nil {
-				fmt.Fprintf(os.Stderr, "labtest: tearing down lab %s: %v\n", l.ID(), downErr)
-			}
-			return nil, fmt.Errorf("lab tls: %w", err)
-		}
-		c.TLS.Dir = dir
-	}
 	return l, nil
 }
 
@@ -357,6 +360,12 @@ func StartAgents(t testing.TB) (bin, config string) {
 	}
 	if dir := l.Cluster().TLS.Dir; dir != "" {
 		text += fmt.Sprintf("\n# Added by labtest.TLS.\ntls {\n  dir = %q\n}\n", dir)
+		// Admin sessions verify the servers' certificates (the defaults
+		// block's admin block of the lab's file).
+		if strings.Count(text, "  admin {\n") != 1 {
+			t.Fatalf("labtest.TLS: the lab's file has no single admin block to give tls = \"verify\"")
+		}
+		text = strings.Replace(text, "  admin {\n", "  admin {\n    tls = \"verify\"\n", 1)
 	}
 	config = filepath.Join(dir, filepath.Base(source.path))
 	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {

@@ -9,8 +9,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,6 +24,7 @@ import (
 
 	"github.com/mysql-mmm/mmm/internal/agent"
 	"github.com/mysql-mmm/mmm/internal/clone"
+	"github.com/mysql-mmm/mmm/internal/conn"
 	"github.com/mysql-mmm/mmm/internal/lab/labtest"
 	"github.com/mysql-mmm/mmm/internal/pki"
 	"github.com/mysql-mmm/mmm/internal/topology"
@@ -200,9 +204,80 @@ func TestTLSLab(t *testing.T) {
 		}
 	})
 
+	// Replication channels over TLS too, verified with the cluster's CA.
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(text), "replication {\n") != 1 {
+		t.Fatal("the lab's file has no single replication block")
+	}
+	text = []byte(strings.Replace(string(text), "replication {\n",
+		fmt.Sprintf("replication {\n  ssl    = true\n  ssl_ca = %q\n", filepath.Join(c.TLS.Dir, pki.CAFile)), 1))
+	if err := os.WriteFile(cfg, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if out, code := mmm(t, bin, cfg, "apply", "--auto-approve"); code != 0 {
 		t.Fatalf("mmm apply over TLS: exit %d\n%s", code, out)
 	}
+	t.Run("admin sessions and replication use TLS", func(t *testing.T) {
+		for _, h := range c.Hosts {
+			if h.Admin.TLS != topology.AdminTLSVerify {
+				t.Fatalf("%s: admin.tls %q, labtest.TLS sets verify", h.Name, h.Admin.TLS)
+			}
+			db, err := conn.Open(ctx, h, conn.Timeouts{})
+			if err != nil {
+				t.Fatalf("admin session to %s with tls = verify: %v", h.Name, err)
+			}
+			var name, cipher string
+			if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil || cipher == "" {
+				t.Errorf("%s: admin session cipher %q (%v), want TLS", h.Name, cipher, err)
+			}
+			if h.Mode == topology.ModeSlave {
+				rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
+				if err != nil {
+					t.Fatal(err)
+				}
+				cols, _ := rows.Columns()
+				vals := make([]sql.NullString, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if !rows.Next() {
+					t.Fatalf("%s replicates from nobody", h.Name)
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				rows.Close()
+				found := false
+				for i, col := range cols {
+					if col == "Master_SSL_Allowed" {
+						found = true
+						if vals[i].String != "Yes" {
+							t.Errorf("%s: Master_SSL_Allowed %q, want Yes (replication.ssl)", h.Name, vals[i].String)
+						}
+					}
+				}
+				if !found {
+					t.Errorf("%s: SHOW SLAVE STATUS has no Master_SSL_Allowed column: %v", h.Name, cols)
+				}
+			}
+			db.Close()
+		}
+		// A CA that did not sign the servers' certificates: no session.
+		otherDir := t.TempDir()
+		if _, err := pki.Init(c, otherDir, false); err != nil {
+			t.Fatal(err)
+		}
+		h := *c.Hosts[0]
+		h.Admin.TLSCA = filepath.Join(otherDir, pki.CAFile)
+		if db, err := conn.Open(ctx, &h, conn.Timeouts{}); err == nil {
+			db.Close()
+			t.Error("admin tls = verify accepted a server certificate of another CA")
+		}
+	})
 	if out, code := mmm(t, bin, cfg, "plan", "--detailed-exitcode"); code != 0 {
 		t.Fatalf("mmm plan after apply: exit %d (want 0: converged)\n%s", code, out)
 	}
