@@ -98,6 +98,7 @@ const opTimeout = 10 * time.Second
 // work (start-up fence, server health, lease backstop) with Start; Handler
 // serves the API; Stop applies the shutdown rule.
 type Agent struct {
+	audit    roleAudit // audit.go
 	cluster  *topology.Cluster
 	host     *topology.Host
 	log      *slog.Logger
@@ -447,6 +448,7 @@ func (a *Agent) handleSetRoles(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.fail(w, r, err)
 	default:
+		a.auditRoles(r, st)
 		writeJSON(w, http.StatusOK, st)
 	}
 }

@@ -237,6 +237,7 @@ func (a *Agent) handleFence(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.fail(w, r, err)
 	default:
+		a.auditRoles(r, st)
 		writeJSON(w, http.StatusOK, st)
 	}
 }
