@@ -327,6 +327,8 @@ func (b *builder) agent(e *evaluator, s *agentSpec) {
 	a.Port = int(e.integer(s.Port, DefaultAgentPort, 1, 65535))
 	a.Token = e.secret(s.Token, SecretAgentToken)
 	b.blankToken(s.Token, a.Token, SecretAgentToken)
+	a.CloneToken = e.secret(s.Clone, SecretCloneToken)
+	b.blankToken(s.Clone, a.CloneToken, SecretCloneToken)
 	a.TLSCert = e.str(s.TLSCert, "")
 	a.TLSKey = e.str(s.TLSKey, "")
 	if (a.TLSCert == "") != (a.TLSKey == "") {

@@ -40,7 +40,10 @@ all of them are reported in one run.
 	                 allow_read_only_bypass (false; see Grants),
 	                 grant "db.tbl" { privileges, with_grant_option (false) }
 	role "NAME"      mode ("exclusive" | "balanced", required), hosts, ips, prefer
-	agent            port (9989), token, tls_cert, tls_key,
+	agent            port (9989), token, clone_token (optional: then the
+	                 physical clone's endpoints need it too; the agents and
+	                 the operators who run apply hold it, the watch need
+	                 not), tls_cert, tls_key,
 	                 fence ("kill" | "read_only", default "kill": how an agent
 	                 fences a server whose read_only cannot be set in time),
 	                 failsafe (true: with no watch renewing its lease, the

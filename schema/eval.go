@@ -366,7 +366,7 @@ func (e *evaluator) secret(a *hcl.Attribute, what string) topology.Secret {
 	if a == nil {
 		return topology.Secret{}
 	}
-	if need := e.l.opts.Secrets; need != nil && !slices.Contains(need, what) {
+	if need := e.l.opts.Secrets; (need != nil || what == SecretCloneToken) && !slices.Contains(need, what) {
 		e.quiet = true
 		defer func() { e.quiet = false }()
 	}

@@ -14,6 +14,10 @@ const (
 	SecretAgentToken   = "agent token"
 	SecretMonitorToken = "monitor token"
 	SecretPassword     = "password" // a user block's
+	// SecretCloneToken (agent.clone_token) is needed only by the commands
+	// that list it (mmm agent); elsewhere an unset one is no error: the
+	// agent refuses a clone or backup without it, saying so.
+	SecretCloneToken = "agent clone token"
 )
 
 // blankToken refuses a token that is set but empty or only spaces: every

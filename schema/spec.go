@@ -133,6 +133,7 @@ type roleSpec struct {
 type agentSpec struct {
 	Port     *hcl.Attribute `hcl:"port"`
 	Token    *hcl.Attribute `hcl:"token"`
+	Clone    *hcl.Attribute `hcl:"clone_token"`
 	TLSCert  *hcl.Attribute `hcl:"tls_cert"`
 	TLSKey   *hcl.Attribute `hcl:"tls_key"`
 	Fence    *hcl.Attribute `hcl:"fence"`

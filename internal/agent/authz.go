@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -59,12 +61,26 @@ func allowed(method, path, self string, id pki.Identity) error {
 
 type identityKey struct{}
 
-// authorize applies allowed to the request's client certificate.
+// authorize applies allowed to the request's client certificate (tls
+// block) and the clone token to the clone's endpoints (agent.clone_token).
 func (a *Agent) authorize(next http.Handler) http.Handler {
-	if !a.cluster.TLSOn() {
+	cloneToken := a.cluster.Agent.CloneToken.Value()
+	if !a.cluster.TLSOn() && cloneToken == "" {
 		return next
 	}
+	cloneSum := sha256.Sum256([]byte(cloneToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cloneToken != "" && cloneEndpoint(r.URL.Path) {
+			got := sha256.Sum256([]byte(r.Header.Get(CloneTokenHeader)))
+			if subtle.ConstantTimeCompare(got[:], cloneSum[:]) != 1 {
+				a.refuse(w, r, http.StatusUnauthorized, "missing or wrong clone token: "+r.URL.Path+" needs "+CloneTokenHeader+" = agent.clone_token (held by the agents and the operators who run apply, not by the watch)")
+				return
+			}
+		}
+		if !a.cluster.TLSOn() {
+			next.ServeHTTP(w, r)
+			return
+		}
 		id, ok := pki.PeerIdentity(r.TLS)
 		if !ok {
 			a.refuse(w, r, http.StatusForbidden, "no mmm identity in the client certificate (mmm://host/NAME, mmm://monitor or mmm://operator): use a certificate from mmm tls init")
@@ -82,6 +98,20 @@ func (a *Agent) authorize(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	})
+}
+
+// CloneTokenHeader carries agent.clone_token on the clone's endpoints.
+const CloneTokenHeader = "X-MMM-Clone-Token"
+
+// cloneEndpoint: the paths that read or replace a server's data.
+func cloneEndpoint(path string) bool { return path == "/v1/backup" || path == "/v1/clone" }
+
+// setCloneToken adds agent.clone_token to a request for the clone's
+// endpoints, when the file sets one.
+func setCloneToken(c *topology.Cluster, req *http.Request) {
+	if tok := c.Agent.CloneToken.Value(); tok != "" && cloneEndpoint(req.URL.Path) {
+		req.Header.Set(CloneTokenHeader, tok)
+	}
 }
 
 // cloneState is the donor of the clone this agent runs, if any.

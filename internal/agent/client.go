@@ -233,6 +233,7 @@ func (c *Client) request(ctx context.Context, host, method, path string, body an
 		return nil, nil, fmt.Errorf("agent %s: %w", host, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Cluster.Agent.Token.Value())
+	setCloneToken(c.Cluster, req) // authz.go
 	req.Header.Set(ProtocolHeader, strconv.Itoa(ProtocolVersion))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

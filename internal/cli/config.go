@@ -36,8 +36,8 @@ var (
 	needMonitorToken = needs{require: true, secrets: []string{schema.SecretMonitorToken},
 		purpose: "to ask the running watch (this command needs the monitor token only, not the database passwords)"}
 	// needAgent: mmm agent logs in to its own server and checks its callers' token.
-	needAgent = needs{require: true, secrets: []string{schema.SecretAdmin, schema.SecretAgentToken},
-		purpose: "for mmm agent (it needs the admin password and the agent token only)"}
+	needAgent = needs{require: true, secrets: []string{schema.SecretAdmin, schema.SecretAgentToken, schema.SecretCloneToken},
+		purpose: "for mmm agent (it needs the admin password and the agent tokens only)"}
 )
 
 // loadClusterNeeding is loadCluster for a command that needs some secrets only.

@@ -68,7 +68,8 @@ role "writer" {
   ips   = ["10.0.0.100"]
 }
 agent {
-  token = env("MMM_AGENT_TOKEN")
+  token       = env("MMM_AGENT_TOKEN")
+  clone_token = env("MMM_CLONE_TOKEN")
 }
 monitor {
   listen = "` + listen + `"
@@ -79,7 +80,7 @@ monitor {
 	if err := os.WriteFile(cfg, []byte(hcl), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"MMM_ADMIN_PASSWORD", "MMM_REPL_PASSWORD", "MMM_AGENT_TOKEN", "MMM_MONITOR_TOKEN", "MMM_ENV_FILE"} {
+	for _, name := range []string{"MMM_ADMIN_PASSWORD", "MMM_REPL_PASSWORD", "MMM_AGENT_TOKEN", "MMM_CLONE_TOKEN", "MMM_MONITOR_TOKEN", "MMM_ENV_FILE"} {
 		t.Setenv(name, "") // restored after the test
 		os.Unsetenv(name)
 	}
@@ -103,7 +104,12 @@ monitor {
 	}
 	// plan still needs the passwords, and says so.
 	code, _, errOut = runCLI(t, "plan", "--config", cfg)
-	if code != 1 || !strings.Contains(errOut, "MMM_ADMIN_PASSWORD") {
-		t.Errorf("plan without the passwords: exit %d\n%s", code, errOut)
+	if code != 1 || !strings.Contains(errOut, "MMM_ADMIN_PASSWORD") || strings.Contains(errOut, "MMM_CLONE_TOKEN") {
+		t.Errorf("plan without the passwords: exit %d (want the passwords named, not the clone token: only agents and clones need it)\n%s", code, errOut)
+	}
+	// mmm agent needs its admin password and its tokens, the clone token too.
+	code, _, errOut = runCLI(t, "agent", "--host", "m1", "--config", cfg)
+	if code != 1 || !strings.Contains(errOut, "MMM_CLONE_TOKEN") || !strings.Contains(errOut, "MMM_AGENT_TOKEN") || strings.Contains(errOut, "MMM_REPL_PASSWORD") {
+		t.Errorf("agent without secrets: exit %d\n%s", code, errOut)
 	}
 }

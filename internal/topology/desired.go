@@ -159,8 +159,13 @@ type Agent struct {
 	Enabled bool
 	Port    int
 	Token   Secret
-	TLSCert string
-	TLSKey  string
+	// CloneToken, when set, is required (X-MMM-Clone-Token) on top of Token
+	// for the physical clone's endpoints (backup stream, clone): a watch,
+	// which holds Token but not this, can move VIPs but not read or replace
+	// data. Held by the agents and the operators who run apply.
+	CloneToken Secret
+	TLSCert    string
+	TLSKey     string
 	// Fence is how the agent fences a server whose read_only cannot be set in
 	// time (frozen, hung): FenceKill (default for hosts of an exclusive role)
 	// SIGKILLs it; FenceReadOnly only tries read_only and reports failure.
