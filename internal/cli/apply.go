@@ -40,7 +40,7 @@ func (c *ApplyCmd) run(g *Globals) (*apply.Outcome, error) {
 	if c.JSON && !c.AutoApprove && c.PlanFile == "" {
 		return nil, errors.New("--json needs --auto-approve or a plan file: there is no one to answer the prompt")
 	}
-	s, err := newSession(g, c.ClusterFlags)
+	s, err := newSessionNeeding(g, c.ClusterFlags, needPlanApply)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,10 @@ var (
 	// set-offline talk to the watch only.
 	needMonitorToken = needs{require: true, secrets: []string{schema.SecretMonitorToken},
 		purpose: "to ask the running watch (this command needs the monitor token only, not the database passwords)"}
+	// needPlanApply: plan and apply read and change the servers and place
+	// VIPs through the agents; they never talk to the watch.
+	needPlanApply = needs{require: true, secrets: []string{schema.SecretAdmin, schema.SecretPassword, schema.SecretAgentToken},
+		purpose: "to read and change the servers (plan and apply need the admin password, the accounts' passwords and the agent token, not the monitor token)"}
 	// needAgent: mmm agent logs in to its own server and checks its callers' token.
 	needAgent = needs{require: true, secrets: []string{schema.SecretAdmin, schema.SecretAgentToken, schema.SecretCloneToken},
 		purpose: "for mmm agent (it needs the admin password and the agent tokens only)"}

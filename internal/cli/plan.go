@@ -41,7 +41,7 @@ func (c *PlanCmd) Run(g *Globals) error {
 }
 
 func (c *PlanCmd) run(g *Globals) error {
-	s, err := newSession(g, c.ClusterFlags)
+	s, err := newSessionNeeding(g, c.ClusterFlags, needPlanApply)
 	if err != nil {
 		return err
 	}

@@ -107,6 +107,11 @@ monitor {
 	if code != 1 || !strings.Contains(errOut, "MMM_ADMIN_PASSWORD") || strings.Contains(errOut, "MMM_CLONE_TOKEN") {
 		t.Errorf("plan without the passwords: exit %d (want the passwords named, not the clone token: only agents and clones need it)\n%s", code, errOut)
 	}
+	// plan does not need the monitor token.
+	os.Unsetenv("MMM_MONITOR_TOKEN")
+	if _, _, errOut = runCLI(t, "plan", "--config", cfg); strings.Contains(errOut, "MMM_MONITOR_TOKEN") {
+		t.Errorf("plan asks for the monitor token:\n%s", errOut)
+	}
 	// mmm agent needs its admin password and its tokens, the clone token too.
 	code, _, errOut = runCLI(t, "agent", "--host", "m1", "--config", cfg)
 	if code != 1 || !strings.Contains(errOut, "MMM_CLONE_TOKEN") || !strings.Contains(errOut, "MMM_AGENT_TOKEN") || strings.Contains(errOut, "MMM_REPL_PASSWORD") {

@@ -33,7 +33,12 @@ type session struct {
 }
 
 func newSession(g *Globals, flags ClusterFlags) (*session, error) {
-	c, _, err := loadCluster(g, true)
+	return newSessionNeeding(g, flags, needs{require: true})
+}
+
+// newSessionNeeding is newSession for a command that needs some secrets only.
+func newSessionNeeding(g *Globals, flags ClusterFlags, n needs) (*session, error) {
+	c, _, err := loadClusterNeeding(g, n)
 	if err != nil {
 		return nil, err
 	}
