@@ -22,6 +22,7 @@ import (
 //	PUT  /v1/roles    monitor, operator (apply's static roles)
 //	POST /v1/fence    monitor, operator
 //	POST /v1/witness  monitor
+//	POST /v1/failsafe another host (the writer's agent asking, docs/fencing.md)
 //	GET  /v1/backup   another host, and only while that host's agent runs a
 //	                  clone from this one (asked back: GET /v1/clone on it)
 //	GET  /v1/clone    another host (the donor checking the above)
@@ -48,6 +49,8 @@ func allowed(method, path, self string, id pki.Identity) error {
 		ok, who = other, "the host being bootstrapped from this one"
 	case "GET /v1/clone":
 		ok, who = other, "another host's agent"
+	case "POST /v1/failsafe":
+		ok, who = other, "another host's agent (the writer's, asking whether a watch acts)"
 	case "POST /v1/clone":
 		ok, who = id == pki.Operator, "an operator"
 	default:
