@@ -3,6 +3,7 @@ package chaos
 import (
 	"io"
 	"log"
+	"os/exec"
 
 	"fmt"
 	"github.com/go-sql-driver/mysql"
@@ -25,7 +26,26 @@ func TestMain(m *testing.M) {
 	// The driver's own complaints (a connection reset by a killed server)
 	// are the expected noise of a fault; the load logs every error itself.
 	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+	removeStaleBlackholes()
 	labtest.Main(m, "../../examples/lab/mmm.hcl", labtest.Subnet(labSubnet))
+}
+
+// removeStaleBlackholes deletes the blackhole routes monitorcut adds in
+// the root namespace for a lab host, left behind by a suite killed in the
+// middle of that fault: the next lab's servers would be unreachable
+// ("connect: invalid argument").
+func removeStaleBlackholes() {
+	out, err := exec.Command("ip", "route", "show", "type", "blackhole").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		// "blackhole 198.18.6.11"
+		if len(f) >= 2 && f[0] == "blackhole" && strings.HasPrefix(f[1], labSubnet+".") {
+			_ = exec.Command("ip", "route", "del", "blackhole", f[1]).Run()
+		}
+	}
 }
 
 // defaultFaults run when FAULTS is unset: what `make test` can afford.
