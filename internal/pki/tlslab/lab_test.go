@@ -87,6 +87,7 @@ func statusCode(err error) int {
 }
 
 type watchProc struct {
+	cmd  *exec.Cmd
 	mu   sync.Mutex
 	log  []string
 	done chan struct{}
@@ -107,7 +108,7 @@ func startWatch(t *testing.T, bin, cfg string) *watchProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start mmm watch: %v", err)
 	}
-	w := &watchProc{done: make(chan struct{})}
+	w := &watchProc{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		sc := bufio.NewScanner(stderr)
@@ -371,6 +372,21 @@ func TestTLSLab(t *testing.T) {
 		}
 		if !st.Holds(vip) {
 			t.Errorf("the new writer %s does not hold the writer VIP %s: %+v", r.Writer, vip, st.Roles)
+		}
+
+		// The watch dies: the writer's agent keeps the role through the
+		// failsafe, asking the other agents with its host certificate.
+		if err := w.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-w.done
+		time.Sleep(5 * time.Second) // five leases
+		st, err = (&agent.Client{Cluster: c, Timeout: 3 * time.Second}).Status(ctx, r.Writer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Holds(vip) {
+			t.Errorf("the writer %s lost its VIP after the watch died (failsafe over TLS): %+v, fence %+v", r.Writer, st.Roles, st.Fence)
 		}
 	})
 }
