@@ -18,6 +18,8 @@ type TLSCmd struct {
 type TLSInitCmd struct {
 	Out   string `help:"Directory to write the CA and certificates to (made 0700)." required:"" type:"path" placeholder:"DIR"`
 	Force bool   `help:"Make a new CA and every certificate anew, even where valid ones exist (every machine then needs its new files)."`
+	// MonitorAddress adds SANs to the monitor's certificate.
+	MonitorAddress []string `help:"Another address or DNS name operators reach the watch by (repeatable; needed when monitor.listen is 0.0.0.0)." name:"monitor-address" placeholder:"ADDR"`
 }
 
 func (c *TLSInitCmd) Run(g *Globals) error {
@@ -26,7 +28,7 @@ func (c *TLSInitCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	res, err := pki.Init(cluster, c.Out, c.Force)
+	res, err := pki.InitWith(cluster, c.Out, pki.Options{Force: c.Force, MonitorNames: c.MonitorAddress})
 	if err != nil {
 		return &ExitError{Code: ExitFailure, Err: err}
 	}

@@ -45,10 +45,20 @@ type InitResult struct {
 	Leaves []Leaf
 }
 
+// Options tune Init.
+type Options struct {
+	// Force makes a new CA and every certificate anew.
+	Force bool
+	// MonitorNames are more addresses or DNS names for the monitor's
+	// certificate: the machine's own address when monitor.listen is
+	// 0.0.0.0, a name operators use to reach it.
+	MonitorNames []string
+}
+
 // Leaves lists the certificates a cluster needs: one per host (its address
-// and name), the watch (monitor.listen's address, and loopback for a CLI on
-// the same machine) and the operators' client.
-func Leaves(c *topology.Cluster) ([]Leaf, error) {
+// and name), the watch (monitor.listen's address, loopback for a CLI on the
+// same machine, and monitorNames) and the operators' client.
+func Leaves(c *topology.Cluster, monitorNames ...string) ([]Leaf, error) {
 	var out []Leaf
 	for _, h := range c.Hosts {
 		if slices.Contains(ReservedNames, h.Name) {
@@ -68,6 +78,13 @@ func Leaves(c *topology.Cluster) ([]Leaf, error) {
 			mon.IPs = append([]net.IP{ip}, mon.IPs...)
 		}
 	}
+	for _, n := range monitorNames {
+		if ip := net.ParseIP(n); ip != nil {
+			mon.IPs = append(mon.IPs, ip)
+		} else if n != "" {
+			mon.DNS = append(mon.DNS, n)
+		}
+	}
 	out = append(out, mon)
 	out = append(out, Leaf{ID: Operator, Where: "operators' machines (mmm apply, show, move-role…)"})
 	return out, nil
@@ -77,7 +94,13 @@ func Leaves(c *topology.Cluster) ([]Leaf, error) {
 // certificate of Leaves that is missing or not signed by the CA; with force
 // it makes everything anew. Keys are written 0600, certificates 0644.
 func Init(c *topology.Cluster, dir string, force bool) (*InitResult, error) {
-	leaves, err := Leaves(c)
+	return InitWith(c, dir, Options{Force: force})
+}
+
+// InitWith is Init with Options.
+func InitWith(c *topology.Cluster, dir string, opts Options) (*InitResult, error) {
+	force := opts.Force
+	leaves, err := Leaves(c, opts.MonitorNames...)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +222,11 @@ func validLeaf(dir string, l Leaf, pool *x509.CertPool) bool {
 	for _, ip := range l.IPs {
 		if !slices.ContainsFunc(cert.IPAddresses, ip.Equal) {
 			return false // the address changed in the file
+		}
+	}
+	for _, n := range l.DNS {
+		if !slices.Contains(cert.DNSNames, n) {
+			return false
 		}
 	}
 	return true

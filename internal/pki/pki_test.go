@@ -126,6 +126,37 @@ func TestInit(t *testing.T) {
 	}
 }
 
+// TestMonitorNames: a watch listening on 0.0.0.0 gets the addresses it is
+// reached by; adding one re-issues the monitor's certificate only.
+func TestMonitorNames(t *testing.T) {
+	dir := t.TempDir()
+	c := cluster()
+	c.Monitor.Listen = "0.0.0.0:9988"
+	if _, err := Init(c, dir, false); err != nil {
+		t.Fatal(err)
+	}
+	mon := readCert(t, Monitor.CertFile(dir))
+	if len(mon.IPAddresses) != 2 || !mon.IPAddresses[0].IsLoopback() {
+		t.Errorf("0.0.0.0 must not be a SAN, loopback must: %v", mon.IPAddresses)
+	}
+	res, err := InitWith(c, dir, Options{MonitorNames: []string{"10.0.0.5", "monitor.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range res.Leaves {
+		if l.Kept == (l.ID == Monitor) {
+			t.Errorf("%s kept=%v after a monitor name was added", l.ID, l.Kept)
+		}
+	}
+	mon = readCert(t, Monitor.CertFile(dir))
+	if err := mon.VerifyHostname("10.0.0.5"); err != nil {
+		t.Error(err)
+	}
+	if err := mon.VerifyHostname("monitor.example"); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestReservedHostName(t *testing.T) {
 	c := cluster()
 	c.Hosts[0].Name = "monitor"
