@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 
@@ -92,6 +95,16 @@ func (a *Agent) authorize(next http.Handler) http.Handler {
 		if err := allowed(r.Method, r.URL.Path, a.host.Name, id); err != nil {
 			a.refuse(w, r, http.StatusForbidden, err.Error())
 			return
+		}
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/failsafe" {
+			// The asking host is the certificate's, not whatever the body says.
+			body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+			var req FailsafeRequest
+			if err != nil || json.Unmarshal(body, &req) != nil || req.From != id.Name {
+				a.refuse(w, r, http.StatusForbidden, fmt.Sprintf("%s may ask the failsafe question only as itself, not as %q", id, req.From))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if r.Method == http.MethodGet && r.URL.Path == "/v1/backup" {
 			if err := a.confirmClone(r.Context(), id.Name); err != nil {

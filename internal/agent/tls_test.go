@@ -104,6 +104,13 @@ func TestMutualTLS(t *testing.T) {
 	if _, err := client(pki.Host("slave1")).SetRoles(ctx, "master1", nil, nil); statusCode(err) != http.StatusForbidden {
 		t.Fatalf("a host set roles: %v, want 403", err)
 	}
+	// The failsafe question: only as the certificate's own host.
+	if _, err := client(pki.Host("slave1")).Failsafe(ctx, "master1", FailsafeRequest{Cluster: "shop", From: "master2"}); statusCode(err) != http.StatusForbidden {
+		t.Fatalf("slave1 asking the failsafe question as master2: %v, want 403", err)
+	}
+	if _, err := client(pki.Host("slave1")).Failsafe(ctx, "master1", FailsafeRequest{Cluster: "shop", From: "slave1"}); statusCode(err) == http.StatusForbidden && strings.Contains(err.Error(), "only as itself") {
+		t.Fatalf("slave1 asking as itself: %v", err)
+	}
 	if _, err := client(pki.Operator).Witness(ctx, "master1", []string{"master2"}, 0); statusCode(err) != http.StatusForbidden {
 		t.Fatalf("operator witness: %v, want 403", err)
 	}
