@@ -4,6 +4,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -46,6 +47,7 @@ func (b *builder) validateTLS() {
 			b.errorf(b.at("tls"), "Two TLS settings for the agents",
 				"The tls block gives the agents their certificates (DIR/HOST.pem) and requires client certificates; remove agent.tls_cert and agent.tls_key.")
 		}
+		b.adviseAdminTLS()
 		return
 	}
 	if !b.l.opts.Advise || !b.nonLoopback() {
@@ -60,6 +62,28 @@ func (b *builder) validateTLS() {
 	b.warnf(b.at("cluster"), "No TLS",
 		"The cluster's addresses are not loopback, but the agents' and the watch's APIs run without TLS: their tokens cross the network in clear. "+
 			"Add tls { dir = \"/etc/mmm/tls\" } and run mmm tls init --config FILE --out DIR (docs/security.md).")
+}
+
+// adviseAdminTLS (validate) warns when the APIs have TLS but mmm's MySQL
+// sessions to hosts on the network do not: the passwords mmm sets
+// (IDENTIFIED BY, MASTER_PASSWORD) would still cross the network in clear.
+func (b *builder) adviseAdminTLS() {
+	if !b.l.opts.Advise {
+		return
+	}
+	var plain []string
+	for _, h := range b.c.Hosts {
+		if ip := net.ParseIP(h.Address); h.Admin.TLS == topology.AdminTLSOff && ip != nil && !ip.IsLoopback() {
+			plain = append(plain, h.Name)
+		}
+	}
+	if len(plain) == 0 {
+		return
+	}
+	b.warnf(b.at("tls"), "MySQL sessions without TLS",
+		"The tls block secures mmm's APIs, but its sessions with the servers of %s are plain text, and they carry the passwords mmm sets. "+
+			"Set defaults { admin { tls = \"verify\" } } and give each server its host's certificate (ssl_ca, ssl_cert, ssl_key; docs/security.md).",
+		strings.Join(plain, ", "))
 }
 
 // nonLoopback reports whether any API of the cluster listens beyond this

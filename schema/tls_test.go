@@ -22,11 +22,16 @@ func TestTLSAdvice(t *testing.T) {
 	}{
 		{"no tls, validate", "", true, "No TLS"},
 		{"no tls, plan", "", false, ""},
-		{"tls block", "tls {\n  dir = \"/etc/mmm/tls\"\n}\n", true, ""},
+		{"tls block, plain MySQL sessions", "tls {\n  dir = \"/etc/mmm/tls\"\n}\n", true, "MySQL sessions without TLS"},
+		{"tls block and admin tls", "tls {\n  dir = \"/etc/mmm/tls\"\n}\n", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "mmm.hcl")
-			if err := os.WriteFile(path, []byte(base+tc.extra), 0o600); err != nil {
+			text := base + tc.extra
+			if tc.name == "tls block and admin tls" {
+				text = strings.Replace(text, "    password = env(\"ADMIN_PW\")\n", "    password = env(\"ADMIN_PW\")\n    tls      = \"verify\"\n", 1)
+			}
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			l := NewLoader(Options{LookupEnv: fakeEnv, Advise: tc.advise})
