@@ -261,7 +261,11 @@ func (b *builder) host(e *evaluator, s *hostSpec, def *hostAttrsSpec) {
 	defAdmin := singleAdmin(b, def.Admin)
 	user := pick(hostAdmin.User, defAdmin.User)
 	h.Admin.User = e.str(user, DefaultAdminUser)
-	h.Admin.Password = e.secret(pick(hostAdmin.Password, defAdmin.Password), SecretAdmin)
+	adminKind := SecretAdmin
+	if only := e.l.opts.Host; only != "" && only != h.Name {
+		adminKind = SecretOtherAdmin
+	}
+	h.Admin.Password = e.secret(pick(hostAdmin.Password, defAdmin.Password), adminKind)
 	b.adminTLS(e, key, h, pick(hostAdmin.TLS, defAdmin.TLS))
 
 	if bs := single(b, "bootstrap", a.Bootstrap, func(s *bootstrapSpec) hcl.Range { return s.DefRange }); bs != nil {

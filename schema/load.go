@@ -33,6 +33,10 @@ type Options struct {
 	// secret is left unset without a diagnostic, and RequireSecrets applies
 	// to these alone. nil: every secret.
 	Secrets []string
+	// Host, when set, is the one host the command serves (mmm agent --host):
+	// the other hosts' admin passwords count as SecretOtherAdmin, which a
+	// command that lists its Secrets does not need.
+	Host string
 	// Purpose says why the command needs its secrets, for the error about a
 	// missing one ("mmm show asks the running watch"); default "to connect".
 	Purpose string

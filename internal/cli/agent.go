@@ -39,7 +39,9 @@ type AgentCmd struct {
 }
 
 func (c *AgentCmd) Run(g *Globals) error {
-	cluster, _, err := loadClusterNeeding(g, needAgent)
+	n := needAgent
+	n.host = c.Host
+	cluster, _, err := loadClusterNeeding(g, n)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type needs struct {
 	require bool     // an unset needed secret is an error
 	secrets []string // schema.Secret* kinds; nil = every secret
 	purpose string   // "to ask the running watch"
+	host    string   // the one host served (mmm agent): other hosts' admin passwords are not needed
 }
 
 var (
@@ -39,7 +40,8 @@ var (
 	// VIPs through the agents; they never talk to the watch.
 	needPlanApply = needs{require: true, secrets: []string{schema.SecretAdmin, schema.SecretPassword, schema.SecretAgentToken},
 		purpose: "to read and change the servers (plan and apply need the admin password, the accounts' passwords and the agent token, not the monitor token)"}
-	// needAgent: mmm agent logs in to its own server and checks its callers' token.
+	// needAgent: mmm agent logs in to its own server (only its own host's
+	// admin password: set needs.host) and checks its callers' tokens.
 	needAgent = needs{require: true, secrets: []string{schema.SecretAdmin, schema.SecretAgentToken, schema.SecretCloneToken},
 		purpose: "for mmm agent (it needs the admin password and the agent tokens only)"}
 )
@@ -50,7 +52,7 @@ func loadClusterNeeding(g *Globals, n needs) (*topology.Cluster, *schema.Loader,
 	if err != nil {
 		return nil, nil, err
 	}
-	loader := schema.NewLoader(schema.Options{Vars: g.Var, RequireSecrets: n.require, LookupEnv: lookup, Secrets: n.secrets, Purpose: n.purpose})
+	loader := schema.NewLoader(schema.Options{Vars: g.Var, RequireSecrets: n.require, LookupEnv: lookup, Secrets: n.secrets, Purpose: n.purpose, Host: n.host})
 	cluster, diags := loader.Load(g.Config)
 	if len(diags) > 0 {
 		if err := loader.WriteDiagnostics(g.Stderr, diags); err != nil {
