@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,10 +59,20 @@ func (c *WatchCmd) Run(g *Globals) error {
 	cfg := watch.Config{
 		Cluster: s.cluster, DBs: pool, Logger: g.Logger, StateFile: c.StateFile,
 		InitialMode: watch.Mode(c.Mode),
+		// The servers and the agents at once, the agents within the connect
+		// timeout: a watch (re)started while a host is lost must not spend
+		// one timeout after the other before its first round.
 		Inspect: func(ctx context.Context) *topology.Live {
+			var agents topology.Live
+			var wg sync.WaitGroup
+			ac := s.agents()
+			if ac != nil {
+				wg.Go(func() { inspect.Agents(ctx, s.cluster, ac, &agents, s.flags.ConnectTimeout) })
+			}
 			live := inspect.Inspect(ctx, s.cluster, readOpts)
-			if ac := s.agents(); ac != nil {
-				inspect.Agents(ctx, s.cluster, ac, live, s.flags.ConnectTimeout+s.flags.QueryTimeout)
+			wg.Wait()
+			if ac != nil {
+				live.Agents, live.VIPs = agents.Agents, agents.VIPs
 			}
 			return live
 		},
