@@ -171,26 +171,26 @@ func Detect(in DetectInput) Finding {
 	silent := in.Now.Sub(f.LastContact())
 	// "for 2562047h47m16s" says nothing: a host never heard from by this
 	// watch process is silent since the watch started.
-	silence := silent.Round(time.Millisecond).String()
+	silence := "for " + silent.Round(time.Millisecond).String()
 	if f.LastContact().IsZero() {
-		silence = "ever since the watch started"
+		silence = "since the watch started"
 	}
 	if !in.Agents {
-		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("the monitor has had no answer from %s for %s", in.Writer, silence)}
+		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("the monitor has had no answer from %s %s", in.Writer, silence)}
 	}
 	switch {
 	case agentUp:
 		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("%s's server does not answer the monitor (%s) but its agent does and sees the server %s", in.Writer, orNo(f.Server.State), orNo(local))}
 	case silent < in.HostLostAfter:
-		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("no answer from %s for %s (lost after %s)", in.Writer, silence, in.HostLostAfter)}
+		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("no answer from %s %s (lost after %s)", in.Writer, silence, in.HostLostAfter)}
 	case len(wSee) > 0 && !majorityLost:
 		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("the monitor cannot reach %s but %s can: the monitor is cut off, not the writer", in.Writer, strings.Join(wSee, ", "))}
 	case witnesses == 0:
-		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("no answer from %s for %s and no witness answers: the monitor may be the one cut off", in.Writer, silence)}
+		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("no answer from %s %s and no witness answers: the monitor may be the one cut off", in.Writer, silence)}
 	case majorityLost:
-		return Finding{WriterDead, FaultHostLost, fmt.Sprintf("no answer from %s or its agent for %s, and witnesses %s cannot reach it either", in.Writer, silence, strings.Join(wLost, ", "))}
+		return Finding{WriterDead, FaultHostLost, fmt.Sprintf("no answer from %s or its agent %s, and witnesses %s cannot reach it either", in.Writer, silence, strings.Join(wLost, ", "))}
 	}
-	return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("no answer from %s for %s; witnesses split", in.Writer, silence)}
+	return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("no answer from %s %s; witnesses split", in.Writer, silence)}
 }
 
 func sortedWitnesses(m map[string]WitnessFact) []string {
