@@ -10,10 +10,10 @@ import (
 
 // Kinds of secrets, for Options.Secrets (and the diagnostics' wording).
 const (
-	SecretAdmin        = "admin password"
+	SecretAdmin = "admin password"
 	// SecretOtherAdmin is another host's admin password when Options.Host
 	// names the one host a command serves (mmm agent): not needed.
-	SecretOtherAdmin = "another host's admin password"
+	SecretOtherAdmin   = "another host's admin password"
 	SecretAgentToken   = "agent token"
 	SecretMonitorToken = "monitor token"
 	SecretPassword     = "password" // a user block's
