@@ -59,6 +59,13 @@ func (k *cluster) inspect(ctx context.Context) *topology.Live {
 // VIPs), creates the test table and starts a watch.
 func setUp(t testing.TB) *cluster {
 	l := labtest.Get(t)
+	// An earlier test of the package may have left a server stopped (the
+	// ones TestWatchLab restarts by hand end with it): start what is down.
+	upCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := l.Up(upCtx); err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
 	k := &cluster{t: t, l: l, c: l.Cluster(), pids: map[string]int{}}
 	k.c.Monitor.StateFile = filepath.Join(t.TempDir(), "watch.state")
 	// The watch (not the agents) reads these: a rejoin in seconds, not 30.
