@@ -135,7 +135,7 @@ bench-clone: deps
 # each fault), and per run the safety counts (lost, split-brain samples and
 # writes, errant, diverged, phantom, false failovers) and the outage; a table
 # per fault at the end, the logs in bin/chaos/<stamp>/. The defaults run every
-# fault 5 times (55 runs, about 30-40 minutes); `make test` runs kill9, freeze
+# fault 5 times (65 runs, about 20-40 minutes); `make test` runs kill9, freeze
 # and hostcut once. Needs root.
 FAULTS ?= all
 RUNS   ?= 5
