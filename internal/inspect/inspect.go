@@ -176,19 +176,7 @@ func (r *Reader) health(ctx context.Context, q querier, lh *topology.LiveHost) e
 	}
 	defer rs.Close()
 	vars, status := map[string]string{}, map[string]string{}
-	for rs.Next() {
-		var name, value sql.NullString
-		if err := rs.Scan(&name, &value); err != nil {
-			return err
-		}
-		n := strings.ToLower(name.String)
-		if slices.Contains(statusNames, n) {
-			status[n] = value.String
-		} else {
-			vars[n] = value.String
-		}
-	}
-	if err := rs.Err(); err != nil {
+	if err := scanPairs(rs, sortInto(vars, status)); err != nil {
 		return fmt.Errorf("read variables and status: %w", err)
 	}
 	if !rs.NextResultSet() {
@@ -358,6 +346,12 @@ func (q querier) pairs(ctx context.Context, query string, fn func(name, value st
 		return err
 	}
 	defer rs.Close()
+	return scanPairs(rs, fn)
+}
+
+// scanPairs hands each (name, value) row of rs' current result set to fn,
+// the name in lower case.
+func scanPairs(rs *sql.Rows, fn func(name, value string)) error {
 	for rs.Next() {
 		var name, value sql.NullString
 		if err := rs.Scan(&name, &value); err != nil {
@@ -366,6 +360,18 @@ func (q querier) pairs(ctx context.Context, query string, fn func(name, value st
 		fn(strings.ToLower(name.String), value.String)
 	}
 	return rs.Err()
+}
+
+// sortInto files a (name, value) pair under status when it is one of
+// statusNames, under vars otherwise.
+func sortInto(vars, status map[string]string) func(name, value string) {
+	return func(name, value string) {
+		if slices.Contains(statusNames, name) {
+			status[name] = value
+		} else {
+			vars[name] = value
+		}
+	}
 }
 
 // column returns one column of every row, in order.
@@ -425,14 +431,7 @@ func variablesAndStatusQuery(f flavor.Flavor) string {
 func readVariablesAndStatus(ctx context.Context, q querier, query string) (vars, status map[string]string, err error) {
 	vars, status = map[string]string{}, map[string]string{}
 	if query != "" {
-		err := q.pairs(ctx, query, func(name, value string) {
-			if slices.Contains(statusNames, name) {
-				status[name] = value
-			} else {
-				vars[name] = value
-			}
-		})
-		if err != nil {
+		if err := q.pairs(ctx, query, sortInto(vars, status)); err != nil {
 			return nil, nil, fmt.Errorf("read variables and status: %w", err)
 		}
 		return vars, status, nil
