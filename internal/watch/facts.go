@@ -252,11 +252,6 @@ func (w *Watch) serverLoop(ctx context.Context, h *topology.Host) {
 	})
 }
 
-// inspectLoop reads its host every check period on one kept connection:
-// the health read (two statements) as a rule, the full read (what the
-// reconcile diffs) every reconcile period, at once when the watch changed
-// the host (inspectNow), and whenever the server comes back (unreachable
-// before, or restarted: SET GLOBAL settings are gone).
 // greetedLately: the host's last inspection answered within about a period
 // (the two loops tick apart, so half a period of slack) and no inspection
 // has hung for more than half a period since: its server greets.
@@ -267,6 +262,11 @@ func (w *Watch) greetedLately(host string) bool {
 		time.Since(f.LiveOKAt) < p+p/2 && (f.LiveAttempt.IsZero() || time.Since(f.LiveAttempt) < p/2)
 }
 
+// inspectLoop reads its host every check period on one kept connection:
+// the health read (two statements) as a rule, the full read (what the
+// reconcile diffs) every reconcile period, at once when the watch changed
+// the host (inspectNow), and whenever the server comes back (unreachable
+// before, or restarted: SET GLOBAL settings are gone).
 func (w *Watch) inspectLoop(ctx context.Context, h *topology.Host) {
 	r := w.newReader(h.Name)
 	defer r.Close()
