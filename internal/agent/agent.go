@@ -699,7 +699,10 @@ func (a *Agent) expire(ls *leaseState) {
 		why += "; failsafe not confirmed: " + ls.failsafeRefused
 	}
 	if ls.inFailsafe {
-		why = "failsafe confirmation ran out: " + ls.failsafeRefused
+		why = "failsafe confirmation ran out: no other confirmation came in time"
+		if ls.failsafeRefused != "" {
+			why = "failsafe confirmation ran out: " + ls.failsafeRefused
+		}
 	}
 	run := a.fenceStart(fenceOpts{why: why, dropVIPs: true, kill: killIfFailed})
 	a.mu.Unlock()
