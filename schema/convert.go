@@ -403,9 +403,65 @@ func (b *builder) monitor(e *evaluator, s *monitorSpec) {
 			"The probes run every check_period (%s), so a healthy host is routinely silent for one period: with host_lost_after = %s only the witnesses stand between a missed probe and a failover. Use at least %s (the default is three check periods, at least 500ms).",
 			m.CheckPeriod, m.HostLostAfter, 2*m.CheckPeriod)
 	}
+	b.monitorNodes(e, s)
 	if m.TrapPeriod < m.CheckPeriod {
 		b.errorf(s.TrapPeriod.Expr.Range().Ptr(), "trap_period shorter than check_period",
 			"A failure is trusted only after trap_period (%s), so it must be at least one check_period (%s).", m.TrapPeriod, m.CheckPeriod)
+	}
+}
+
+// monitorNodes reads the node blocks: several watch nodes, raft electing
+// the one that acts (docs/watch.md, "Several watch nodes").
+func (b *builder) monitorNodes(e *evaluator, s *monitorSpec) {
+	if len(s.Nodes) == 0 {
+		return
+	}
+	m := &b.c.Monitor
+	if s.Listen != nil {
+		b.errorf(s.Listen.Expr.Range().Ptr(), "listen together with node blocks",
+			"With node blocks every watch node answers on its own node's listen; remove monitor.listen (or the node blocks for a single watch).")
+	}
+	seen := map[string]hcl.Range{}
+	addrs := map[string]string{}
+	for _, ns := range s.Nodes {
+		if prev, ok := seen[ns.Name]; ok {
+			b.errorf(&ns.DefRange, "Duplicate watch node",
+				"Watch node %q is already declared at %s. Remove one of them or give it another name.", ns.Name, prev)
+			continue
+		}
+		seen[ns.Name] = ns.DefRange
+		n := &topology.MonitorNode{Name: ns.Name}
+		for _, a := range []struct {
+			attr *hcl.Attribute
+			name string
+			dst  *string
+			eg   string
+		}{{ns.Listen, "listen", &n.Listen, "10.0.0.2:9988"}, {ns.Raft, "raft", &n.Raft, "10.0.0.2:9987"}} {
+			if a.attr == nil {
+				b.errorf(&ns.DefRange, "Missing "+a.name+" address",
+					"Watch node %q needs %s = \"IP:PORT\" (e.g. %q): the address the other nodes and the operators reach it on.", ns.Name, a.name, a.eg)
+				continue
+			}
+			*a.dst = e.str(a.attr, "")
+			host, port, err := net.SplitHostPort(*a.dst)
+			ip := net.ParseIP(host)
+			if err != nil || ip == nil || ip.IsUnspecified() || !validPort(port) {
+				b.errorf(a.attr.Expr.Range().Ptr(), "Invalid "+a.name+" address",
+					"%s = %q must be IP:PORT with the IP the other nodes reach this one on (not 0.0.0.0), e.g. %q.", a.name, *a.dst, a.eg)
+				continue
+			}
+			if other, ok := addrs[*a.dst]; ok {
+				b.errorf(a.attr.Expr.Range().Ptr(), "Address used twice",
+					"%s is already %s; every node's listen and raft need an address of their own.", *a.dst, other)
+				continue
+			}
+			addrs[*a.dst] = fmt.Sprintf("node %q's %s", ns.Name, a.name)
+		}
+		m.Nodes = append(m.Nodes, n)
+	}
+	if k := len(m.Nodes); k%2 == 0 {
+		b.warnf(&s.Nodes[len(s.Nodes)-1].DefRange, "Even number of watch nodes",
+			"%d watch nodes tolerate as many failures as %d: raft needs a majority (%d) to elect a leader. Use an odd number, e.g. 3.", k, k-1, k/2+1)
 	}
 }
 

@@ -142,23 +142,32 @@ type agentSpec struct {
 }
 
 type monitorSpec struct {
-	Listen        *hcl.Attribute `hcl:"listen"`
-	Token         *hcl.Attribute `hcl:"token"`
-	CheckPeriod   *hcl.Attribute `hcl:"check_period"`
-	TrapPeriod    *hcl.Attribute `hcl:"trap_period"`
-	Lease         *hcl.Attribute `hcl:"lease"`
-	AutoSetOnline *hcl.Attribute `hcl:"auto_set_online"`
-	FlapCount     *hcl.Attribute `hcl:"flap_count"`
-	FlapDuration  *hcl.Attribute `hcl:"flap_duration"`
-	PingIPs       *hcl.Attribute `hcl:"ping_ips"`
-	StateFile     *hcl.Attribute `hcl:"state_file"`
-	FailBack      *hcl.Attribute `hcl:"fail_back"`
-	PreFailover   *hcl.Attribute `hcl:"pre_failover"`
-	PostFailover  *hcl.Attribute `hcl:"post_failover"`
-	FenceHook     *hcl.Attribute `hcl:"fence_hook"`
-	HostLostAfter *hcl.Attribute `hcl:"host_lost_after"`
-	Reconcile     *hcl.Attribute `hcl:"reconcile_period"`
-	DefRange      hcl.Range      `hcl:",def_range"`
+	Listen        *hcl.Attribute     `hcl:"listen"`
+	Token         *hcl.Attribute     `hcl:"token"`
+	CheckPeriod   *hcl.Attribute     `hcl:"check_period"`
+	TrapPeriod    *hcl.Attribute     `hcl:"trap_period"`
+	Lease         *hcl.Attribute     `hcl:"lease"`
+	AutoSetOnline *hcl.Attribute     `hcl:"auto_set_online"`
+	FlapCount     *hcl.Attribute     `hcl:"flap_count"`
+	FlapDuration  *hcl.Attribute     `hcl:"flap_duration"`
+	PingIPs       *hcl.Attribute     `hcl:"ping_ips"`
+	StateFile     *hcl.Attribute     `hcl:"state_file"`
+	FailBack      *hcl.Attribute     `hcl:"fail_back"`
+	PreFailover   *hcl.Attribute     `hcl:"pre_failover"`
+	PostFailover  *hcl.Attribute     `hcl:"post_failover"`
+	FenceHook     *hcl.Attribute     `hcl:"fence_hook"`
+	HostLostAfter *hcl.Attribute     `hcl:"host_lost_after"`
+	Reconcile     *hcl.Attribute     `hcl:"reconcile_period"`
+	Nodes         []*monitorNodeSpec `hcl:"node,block"`
+	DefRange      hcl.Range          `hcl:",def_range"`
+}
+
+// monitorNodeSpec is one watch node of a monitor run by several (raft).
+type monitorNodeSpec struct {
+	Name     string         `hcl:"name,label"`
+	Listen   *hcl.Attribute `hcl:"listen"`
+	Raft     *hcl.Attribute `hcl:"raft"`
+	DefRange hcl.Range      `hcl:",def_range"`
 }
 
 // tlsSpec is the tls block: mutual TLS with the cluster's own CA.

@@ -212,6 +212,39 @@ type Monitor struct {
 	// file; it also does so at once after a failover, a switchover or a
 	// host's return.
 	ReconcilePeriod time.Duration
+	// Nodes are the watch nodes when several run (raft elects the one that
+	// acts); none: one watch on Listen.
+	Nodes []*MonitorNode
+}
+
+// MonitorNode is one `mmm watch --node NAME`.
+type MonitorNode struct {
+	Name   string
+	Listen string // control API, IP:PORT
+	Raft   string // raft transport, IP:PORT
+}
+
+// Node returns the watch node called name, or nil.
+func (m *Monitor) Node(name string) *MonitorNode {
+	for _, n := range m.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// ControlAddresses are where the control API answers: every node's listen,
+// or the one watch's.
+func (m *Monitor) ControlAddresses() []string {
+	if len(m.Nodes) == 0 {
+		return []string{m.Listen}
+	}
+	out := make([]string, 0, len(m.Nodes))
+	for _, n := range m.Nodes {
+		out = append(out, n.Listen)
+	}
+	return out
 }
 
 // Check is one health check. Builtin names are ping, mysql, rep_threads and
