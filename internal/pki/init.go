@@ -78,6 +78,17 @@ func Leaves(c *topology.Cluster, monitorNames ...string) ([]Leaf, error) {
 			mon.IPs = append([]net.IP{ip}, mon.IPs...)
 		}
 	}
+	// Several watch nodes share the monitor certificate: it names every
+	// node's control and raft address (raft's TLS checks them too).
+	for _, node := range c.Monitor.Nodes {
+		for _, addr := range []string{node.Listen, node.Raft} {
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				if ip := net.ParseIP(host); ip != nil && !slices.ContainsFunc(mon.IPs, ip.Equal) {
+					mon.IPs = append(mon.IPs, ip)
+				}
+			}
+		}
+	}
 	for _, n := range monitorNames {
 		if ip := net.ParseIP(n); ip != nil {
 			mon.IPs = append(mon.IPs, ip)

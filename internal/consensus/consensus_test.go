@@ -1,0 +1,126 @@
+package consensus
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/topology"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startNodes(t *testing.T, k int) ([]*Node, []Config) {
+	t.Helper()
+	var nodes []*topology.MonitorNode
+	for i := range k {
+		nodes = append(nodes, &topology.MonitorNode{Name: fmt.Sprintf("mon%d", i+1), Listen: freeAddr(t), Raft: freeAddr(t)})
+	}
+	var out []*Node
+	var cfgs []Config
+	for _, nd := range nodes {
+		cfg := Config{Node: nd.Name, Nodes: nodes, Dir: t.TempDir(), Lease: time.Second}
+		n, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		out = append(out, n)
+		cfgs = append(cfgs, cfg)
+	}
+	return out, cfgs
+}
+
+func waitLeader(t *testing.T, nodes []*Node, except *Node) *Node {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range nodes {
+			if n != except && n.Leading() {
+				return n
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no leader within 10s")
+	return nil
+}
+
+// TestEpochAndStateSurviveLeaderLoss: a new leader's epoch exceeds every
+// epoch committed before, also ones asked for by number, and the state
+// committed by the old leader is there.
+func TestEpochAndStateSurviveLeaderLoss(t *testing.T) {
+	nodes, _ := startNodes(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l1 := waitLeader(t, nodes, nil)
+	e1, err := l1.BumpEpoch(ctx, 1_764_000_000) // a single watch's epoch before
+	if err != nil || e1 != 1_764_000_000 {
+		t.Fatalf("first epoch %d %v", e1, err)
+	}
+	if e, err := l1.BumpEpoch(ctx, 0); err != nil || e != e1+1 {
+		t.Fatalf("bump: %d %v, want %d", e, err, e1+1)
+	}
+	if err := l1.SaveState(ctx, []byte(`{"mode":"manual"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := waitLeader(t, nodes, l1)
+	if err := l2.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(l2.State()); got != `{"mode":"manual"}` {
+		t.Errorf("state on the new leader: %s", got)
+	}
+	e2, err := l2.BumpEpoch(ctx, 0)
+	if err != nil || e2 <= e1+1 {
+		t.Fatalf("new leader's epoch %d %v, want above %d", e2, err, e1+1)
+	}
+	for _, n := range nodes {
+		if n != l1 && n != l2 {
+			if _, err := n.BumpEpoch(ctx, 0); err == nil {
+				t.Error("a follower committed an epoch")
+			}
+		}
+	}
+}
+
+// TestRestartKeepsState: a node restarted on its data directory keeps the
+// committed epoch (bootstrap is not done twice).
+func TestRestartKeepsState(t *testing.T) {
+	nodes, cfgs := startNodes(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l := waitLeader(t, nodes, nil)
+	e, err := l.BumpEpoch(ctx, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(cfgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitLeader(t, []*Node{n}, nil)
+	if err := n.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n.Epoch() != e {
+		t.Errorf("epoch after restart %d, want %d", n.Epoch(), e)
+	}
+}
