@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/mysql-mmm/mmm/internal/ui"
 	"github.com/mysql-mmm/mmm/internal/watch"
@@ -85,6 +86,20 @@ func renderShow(w io.Writer, r *watch.Report) {
 		fmt.Fprintln(w, line)
 		if h.Agent != "" {
 			fmt.Fprintf(w, "    WARNING: %s\n", h.Agent)
+		}
+	}
+	if len(r.Nodes) > 0 {
+		fmt.Fprintf(w, "# Watch nodes (asked %s; leader %s, epoch %d):\n", r.Node, orNoneCLI(r.Leader), r.Epoch)
+		for _, n := range r.Nodes {
+			line := fmt.Sprintf("  %s(%s) %s, term %d", n.Name, n.Listen, strings.ToLower(n.State), n.Term)
+			switch {
+			case n.Error != "":
+				line += "  (" + n.Error + ")"
+			case n.State == "Leader":
+			case n.LastContact > 0:
+				line += fmt.Sprintf(", last contact %s ago", n.LastContact.Round(time.Millisecond))
+			}
+			fmt.Fprintln(w, line)
 		}
 	}
 }

@@ -2,17 +2,21 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mysql-mmm/mmm/apply"
+	"github.com/mysql-mmm/mmm/internal/consensus"
 	"github.com/mysql-mmm/mmm/internal/conn"
 	"github.com/mysql-mmm/mmm/internal/inspect"
 	"github.com/mysql-mmm/mmm/internal/pki"
@@ -27,6 +31,8 @@ type WatchCmd struct {
 	ClusterFlags
 	StateFile string `help:"State file (default: monitor.state_file; \"-\" keeps no state)." env:"MMM_STATE_FILE" placeholder:"PATH"`
 	Mode      string `help:"Mode to start in when the state file names none: active, passive or manual." default:"active" enum:"active,passive,manual" env:"MMM_WATCH_MODE"`
+	Node      string `help:"Run this watch node of the monitor block's node blocks (raft elects the one that acts)." env:"MMM_WATCH_NODE" placeholder:"NAME"`
+	DataDir   string `help:"The node's raft data directory (default: <dir of monitor.state_file>/<node>)." env:"MMM_WATCH_DATA_DIR" placeholder:"DIR"`
 }
 
 func (c *WatchCmd) Run(g *Globals) error {
@@ -91,11 +97,33 @@ func (c *WatchCmd) Run(g *Globals) error {
 		ac.Identity = pki.Monitor // with a tls block: the watch's certificate
 		cfg.Agents = ac
 	}
+	listen, what := s.cluster.Monitor.Listen, "monitor.listen"
+	var node *consensus.Node
+	if nodes := s.cluster.Monitor.Nodes; len(nodes) > 0 || c.Node != "" {
+		nd := s.cluster.Monitor.Node(c.Node)
+		if nd == nil {
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s declares the watch nodes %s: run one of them with `mmm watch --node NAME`", g.Config, nodeNames(nodes))}
+		}
+		node, err = openNode(g, s.cluster, nd, c.DataDir)
+		if err != nil {
+			return err
+		}
+		// Raft stops after the watch: a leader hands its lead over first.
+		defer node.Close()
+		cfg.Raft = node
+		cfg.Holder = "watch/" + nd.Name
+		if s.cluster.TLSOn() {
+			if cfg.PeerTLS, err = pki.ClientConfig(s.cluster.TLS.Dir, pki.Monitor); err != nil {
+				return err
+			}
+		}
+		listen, what = nd.Listen, "node "+nd.Name+"'s listen"
+	}
 	w := watch.New(cfg)
 
-	ln, err := net.Listen("tcp", s.cluster.Monitor.Listen)
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("monitor.listen %s: %w", s.cluster.Monitor.Listen, err)
+		return fmt.Errorf("%s %s: %w", what, listen, err)
 	}
 	tlsCfg, err := watch.ServerTLS(s.cluster)
 	if err != nil {
@@ -131,4 +159,51 @@ func (c *WatchCmd) Run(g *Globals) error {
 
 	w.Start(ctx)
 	return w.Run(ctx)
+}
+
+func nodeNames(nodes []*topology.MonitorNode) string {
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// openNode starts this watch node's raft member, its data under dataDir or
+// next to monitor.state_file, mutual TLS between the nodes with a tls block
+// (the monitor certificate on both sides, and only it is let in).
+func openNode(g *Globals, c *topology.Cluster, nd *topology.MonitorNode, dataDir string) (*consensus.Node, error) {
+	if dataDir == "" {
+		dataDir = filepath.Join(filepath.Dir(c.Monitor.StateFile), nd.Name)
+	}
+	cfg := consensus.Config{Node: nd.Name, Nodes: c.Monitor.Nodes, Dir: dataDir, Lease: c.Monitor.Lease, Logger: g.Logger}
+	if c.TLSOn() {
+		var err error
+		if cfg.ServerTLS, err = pki.ServerConfig(c.TLS.Dir, pki.Monitor); err != nil {
+			return nil, fmt.Errorf("raft TLS: %w", err)
+		}
+		cfg.ServerTLS.VerifyConnection = onlyMonitor
+		if cfg.ClientTLS, err = pki.ClientConfig(c.TLS.Dir, pki.Monitor); err != nil {
+			return nil, fmt.Errorf("raft TLS: %w", err)
+		}
+		cfg.ClientTLS.VerifyConnection = onlyMonitor
+	}
+	n, err := consensus.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.Logger.Info("watch node raft member started", "node", nd.Name, "raft", nd.Raft, "data", dataDir, "tls", c.TLSOn())
+	return n, nil
+}
+
+// onlyMonitor lets only the watch nodes' certificate speak raft: an agent's
+// or an operator's certificate of the same CA may not vote.
+func onlyMonitor(cs tls.ConnectionState) error {
+	if id, ok := pki.PeerIdentity(&cs); !ok || id != pki.Monitor {
+		return fmt.Errorf("raft: %s is not a watch node's certificate", id)
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ import (
 //	POST /v1/set-offline          {"host": NAME}
 //	POST /v1/move-role            {"role": ROLE, "host": NAME, "force": bool}
 //	POST /v1/mode                 {"mode": "active"|"passive"|"manual"}
+//	GET  /v1/node                 this node's raft view (several watch nodes)
 //	GET  /metrics                 Prometheus metrics (no token: they hold no secret)
 //
 // Answers: 200 with JSON; 401 without a valid token; 400 for a refused
@@ -67,7 +68,17 @@ func (w *Watch) Handler() http.Handler {
 		}
 	}
 	mux.HandleFunc("GET /v1/status", auth(func(rw http.ResponseWriter, r *http.Request) {
-		writeJSON(rw, http.StatusOK, w.Status())
+		st := w.Status()
+		st.Nodes = w.Nodes(r.Context())
+		writeJSON(rw, http.StatusOK, st)
+	}))
+	// One node's own view of raft, for the other nodes' `mmm show`.
+	mux.HandleFunc("GET /v1/node", auth(func(rw http.ResponseWriter, r *http.Request) {
+		if w.cfg.Raft == nil {
+			writeJSON(rw, http.StatusNotFound, errorBody{"this watch runs alone (no node blocks)"})
+			return
+		}
+		writeJSON(rw, http.StatusOK, w.cfg.Raft.Info())
 	}))
 	mux.HandleFunc("GET /v1/checks", auth(func(rw http.ResponseWriter, r *http.Request) {
 		out, err := w.Checks(r.URL.Query().Get("host"))
@@ -91,6 +102,11 @@ func (w *Watch) Handler() http.Handler {
 			audit := []any{"who", w.requester(r), "remote", r.RemoteAddr, "command", r.URL.Path,
 				"host", c.Host, "role", c.Role, "force", c.Force, "mode", c.Mode}
 			w.log.Info("control command", audit...)
+			if !w.actingNow() {
+				// Lost the lead between the forwarding and here.
+				writeJSON(rw, http.StatusServiceUnavailable, errorBody{"this watch node just stopped leading: try again"})
+				return
+			}
 			msg, err := run(ctx, c)
 			if err != nil {
 				w.log.Warn("control command failed", append(audit, "error", err)...)
@@ -118,7 +134,8 @@ func (w *Watch) Handler() http.Handler {
 		}
 		return "OK: mode is " + string(m) + ".", w.SetMode(m)
 	}))
-	return w.authorize(mux) // by client certificate with a tls block (tls.go)
+	// With several nodes a follower forwards commands to the leader (raft.go).
+	return w.authorize(w.forward(mux)) // by client certificate with a tls block (tls.go)
 }
 
 // requester names who sent a control request, for the audit log: the client
@@ -150,7 +167,10 @@ var noProxy = func() *http.Client {
 // Client talks to a running watch.
 type Client struct {
 	// Base is "http://127.0.0.1:9988".
-	Base    string
+	Base string
+	// Others are tried in turn when Base does not answer (the other watch
+	// nodes): reads answer on any node, commands are forwarded to the leader.
+	Others  []string
 	Token   string
 	Timeout time.Duration // per request; 0 = 3 minutes (move-role waits for catch-up)
 	HTTP    *http.Client
@@ -171,29 +191,47 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = strings.NewReader(string(b))
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		payload = b
 	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = noProxy
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("the watch at %s does not answer (is `mmm watch` running?): %w", c.Base, err)
+	var resp *http.Response
+	var failed []string
+	for _, base := range append([]string{c.Base}, c.Others...) {
+		var rd io.Reader
+		if payload != nil {
+			rd = strings.NewReader(string(payload))
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err = hc.Do(req)
+		if err == nil {
+			break
+		}
+		failed = append(failed, fmt.Sprintf("%s: %v", base, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if resp == nil {
+		if len(failed) == 1 {
+			return fmt.Errorf("the watch at %s (is `mmm watch` running?)", failed[0])
+		}
+		return fmt.Errorf("no watch node answers (is `mmm watch --node NAME` running?): %s", strings.Join(failed, "; "))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))

@@ -46,6 +46,12 @@ type Report struct {
 	// Busy: the watch is in the middle of this (a failover …); the rest of
 	// the report is from before it.
 	Busy string `json:"busy,omitempty"`
+	// Node is the watch node that answered, Leader the one that acts, and
+	// Nodes every node as the answering one sees it (several watch nodes).
+	Node   string       `json:"node,omitempty"`
+	Leader string       `json:"leader,omitempty"`
+	Epoch  uint64       `json:"epoch,omitempty"`
+	Nodes  []NodeReport `json:"nodes,omitempty"`
 }
 
 // Status reports the watch's view.
@@ -85,6 +91,10 @@ func (w *Watch) report() Report {
 	r := Report{Cluster: w.c.Name, Mode: w.mode, ModeReason: w.modeReason, Writer: w.writer,
 		WriterVerdict: w.verdict, VerdictWhy: w.verdictWhy, NetworkDown: w.netDown, LastFailure: w.lastFailure,
 		Events: append([]Event{}, w.history...), SemiSync: w.semiSyncReport()}
+	if w.cfg.Raft != nil {
+		r.Node, r.Epoch = w.cfg.Raft.Name(), w.epochNow()
+		r.Leader, _ = w.cfg.Raft.Leader()
+	}
 	for _, h := range w.c.Hosts {
 		hs := w.machine.Hosts[h.Name]
 		roles := w.leases.Held(h.Name)
@@ -266,7 +276,15 @@ func (w *Watch) switchover(ctx context.Context, target string) error {
 	t0 := time.Now()
 	w.setBusy(fmt.Sprintf("switchover from %s to %s since %s", old, target, t0.Format("15:04:05.000")))
 	defer w.setBusy("")
-	w.bumpEpoch("switchover to " + target)
+	if err := w.bumpEpoch("switchover to " + target); err != nil {
+		return err
+	}
+	w.setIntent(&Intent{Kind: "switchover", From: old, To: target, Phase: PhaseStarted})
+	defer func() {
+		if w.intent != nil && w.actingNow() {
+			w.setIntent(nil)
+		}
+	}()
 	w.promoting(target)
 	res := w.execute(ctx, "switchover", p)
 	if st := resultOf(res, target+":"+string(plan.KindSetVariable)+":read_only"); st != "applied" && (st != "" || res.hasFailed()) {

@@ -2,9 +2,11 @@ package watch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -84,6 +86,12 @@ type Config struct {
 	StepTimeout time.Duration
 	// InitialMode is the mode when the state file names none ("" active).
 	InitialMode Mode
+	// Raft makes this watch one of several nodes (raft.go); nil: the only
+	// watch, with its state file.
+	Raft Replicator
+	// PeerTLS is how a node speaks to the other nodes' control API (the
+	// monitor certificate); nil without a tls block.
+	PeerTLS *tls.Config
 }
 
 // HostReader reads one server for its probe loop.
@@ -131,7 +139,18 @@ type Watch struct {
 	// process when it last saved its state.
 	agentsUpAtStart map[string]bool
 
+	// acting: a node that leads and finished its takeover (raft.go).
+	acting atomic.Bool
+	// renewKick renews each host's lease at once (a new leader).
+	renewKick map[string]chan struct{}
+	// peerHTTP reaches the other nodes' control API with a tls block.
+	peerHTTP *http.Client
+
 	mu         sync.Mutex // everything below; held for a whole round
+	// intent is the failover or switchover in progress (raft.go).
+	intent *Intent
+	// followed is the replicated state a follower mirrored last.
+	followed []byte
 	mode       Mode
 	modeReason string
 	writer     string
@@ -234,7 +253,16 @@ func New(cfg Config) *Watch {
 		facts: newFactStore(cfg.Cluster), customResults: map[[2]string]Result{}, agentDown: map[string]bool{}, changed: map[string]time.Time{}, agentsUpAtStart: map[string]bool{},
 		failoverPos: map[string]string{}, problems: map[string]string{},
 		aheadAfterFailover: map[string]string{},
-		started:            now,
+		started:            now, renewKick: map[string]chan struct{}{},
+	}
+	for _, h := range cfg.Cluster.Hosts {
+		w.renewKick[h.Name] = make(chan struct{}, 1)
+	}
+	if cfg.PeerTLS != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		tr.TLSClientConfig = cfg.PeerTLS
+		w.peerHTTP = &http.Client{Transport: tr}
 	}
 	w.metrics = newMetrics(w)
 	w.netOK.Store(true)
@@ -252,11 +280,25 @@ func (w *Watch) setWriter(name string) {
 func (w *Watch) epochNow() uint64 { return w.epoch.Load() }
 
 // bumpEpoch starts a new epoch and saves it before any grant carries it:
-// agents refuse grants of an older epoch once they saw a newer one.
-func (w *Watch) bumpEpoch(why string) {
+// agents refuse grants of an older epoch once they saw a newer one. A watch
+// node commits it through raft, above every epoch committed before; it
+// fails when this node no longer leads, and then nothing may go on.
+func (w *Watch) bumpEpoch(why string) error {
+	if w.cfg.Raft != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), max(w.lease()/2, 500*time.Millisecond))
+		defer cancel()
+		e, err := w.cfg.Raft.BumpEpoch(ctx, w.epoch.Load()+1)
+		if err != nil {
+			return fmt.Errorf("commit a new epoch (%s): %w", why, err)
+		}
+		w.epoch.Store(e)
+		w.log.Info("new epoch", "epoch", e, "why", why)
+		return nil
+	}
 	e := w.epoch.Add(1)
 	w.log.Info("new epoch", "epoch", e, "why", why)
 	w.save()
+	return nil
 }
 
 func (w *Watch) stateFile() string {
@@ -291,6 +333,15 @@ func (w *Watch) Start(ctx context.Context) {
 	if w.cfg.InitialMode != "" {
 		w.mode, w.modeReason = w.cfg.InitialMode, "start-up mode"
 	}
+	if w.cfg.Raft != nil {
+		// A node acts only once it leads (takeover, raft.go); until then it
+		// shows what the leader committed and what it sees itself.
+		w.follow()
+		w.lastLive = w.cfg.Inspect(ctx)
+		w.log.Info("watch node started", "node", w.cfg.Raft.Name(), "mode", w.mode, "writer", orNone(w.writer))
+		w.event("watch node %s started (a follower until raft elects it)", w.cfg.Raft.Name())
+		return
+	}
 	if path := w.stateFile(); path != "" {
 		st, err := loadState(path)
 		switch {
@@ -301,6 +352,19 @@ func (w *Watch) Start(ctx context.Context) {
 			w.log.Info("state restored", "file", path, "mode", w.mode, "writer", st.Writer)
 		}
 	}
+	if err := w.adopt(ctx, "watch started"); err != nil {
+		w.log.Error("start", "error", err)
+	}
+	w.log.Info("watch started", "mode", w.mode, "writer", orNone(w.writer))
+	w.event("started in %s mode, writer %s", w.mode, orNone(w.writer))
+}
+
+// adopt reads reality and starts a new epoch above every epoch an agent
+// accepted (called with mu held, by Start and by a new leader's takeover).
+// Reality wins over saved state: who is writable, who holds which VIP; a
+// conflict (two writable masters, a VIP on two hosts) makes the watch
+// passive, saying why.
+func (w *Watch) adopt(ctx context.Context, why string) error {
 	live := w.cfg.Inspect(ctx)
 	w.lastLive = live
 	writers := plan.LiveWriters(w.c, live)
@@ -361,19 +425,24 @@ func (w *Watch) Start(ctx context.Context) {
 	if highest > w.epoch.Load() {
 		w.epoch.Store(highest)
 	}
-	if w.epoch.Load() == 0 && w.stateFile() == "" {
+	if w.epoch.Load() == 0 && w.stateFile() == "" && w.cfg.Raft == nil {
 		// No state file to count in: seconds since 1970 only grow.
 		w.epoch.Store(uint64(time.Now().Unix()))
 	}
-	w.bumpEpoch("watch started")
+	if w.cfg.Raft != nil && w.cfg.Raft.Epoch() == 0 && highest == 0 {
+		w.epoch.Store(uint64(time.Now().Unix())) // the first leader ever
+	}
+	if err := w.bumpEpoch(why); err != nil {
+		return err
+	}
 	if len(conflicts) > 0 {
 		w.mode = ModePassive
 		w.modeReason = "reality conflicts at start-up: " + strings.Join(conflicts, "; ") + "; fix it, then `mmm mode active`"
 		w.log.Error("going passive", "why", w.modeReason)
 		w.event("passive: %s", w.modeReason)
+		w.save()
 	}
-	w.log.Info("watch started", "mode", w.mode, "writer", orNone(w.writer))
-	w.event("started in %s mode, writer %s", w.mode, orNone(w.writer))
+	return nil
 }
 
 func (w *Watch) readHeld(live *topology.Live) {
@@ -410,6 +479,7 @@ func (w *Watch) Run(ctx context.Context) error {
 	defer t.Stop()
 	var bg sync.WaitGroup
 	bg.Go(func() { w.renewLoop(ctx) })
+	bg.Go(func() { w.leadLoop(ctx) })
 	bg.Go(func() { w.networkLoop(ctx) })
 	probes := w.runProbes(ctx)
 	w.customLoops(ctx, probes)
@@ -423,7 +493,11 @@ func (w *Watch) Run(ctx context.Context) error {
 			probes.Wait()
 			w.mu.Lock()
 			w.save()
-			w.handOver()
+			if w.cfg.Raft == nil {
+				// Several nodes: the next leader renews the leases (and the
+				// failsafe holds the writer meanwhile).
+				w.handOver()
+			}
 			w.mu.Unlock()
 			return nil
 		case <-t.C:
@@ -515,14 +589,27 @@ func (w *Watch) Round(ctx context.Context) {
 			w.writerPos = plan.Executed(lh)
 		}
 	}
-	if w.mode == ModeActive {
+	acting := w.actingNow()
+	if !acting {
+		w.follow()
+		// A follower renews nothing: what the agents hold is what they
+		// answer its status questions.
+		for _, h := range w.c.Hosts {
+			if st := w.facts.Get(h.Name).Agent; st != nil {
+				w.leases.SetHeld(h.Name, fromAgentRoles(st.Roles))
+			}
+		}
+	}
+	if w.mode == ModeActive && acting {
 		w.checkWriter(ctx, live)
 		w.reconcile(ctx, live)
 		w.failBack(ctx)
 		w.moveReaders(ctx, live)
 	}
 	w.followSemiSync(live)
-	w.afterRound(live)
+	if acting {
+		w.afterRound(live)
+	}
 	w.metrics.observe()
 	w.save()
 	r := w.report()

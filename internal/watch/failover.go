@@ -116,7 +116,19 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 	}
 	w.lastFailure = ""
 	w.log.Warn("old writer fenced", "host", dead, "how", fence, "took", time.Since(t0).Round(time.Millisecond))
-	w.bumpEpoch("failover of " + dead)
+	if err := w.bumpEpoch("failover of " + dead); err != nil {
+		msg := fmt.Sprintf("failover of %s to %s stopped after the fence: %v", dead, cand, err)
+		w.log.Error("failover stopped: this watch no longer leads", "error", err)
+		w.event("%s", msg)
+		w.lastFailure = msg
+		return
+	}
+	w.setIntent(&Intent{Kind: "failover", From: dead, To: cand, Phase: PhaseFenced})
+	defer func() {
+		if w.intent != nil && w.actingNow() {
+			w.setIntent(nil)
+		}
+	}()
 
 	dbs, closeDBs := w.freshDBs()
 	defer closeDBs()
@@ -139,6 +151,8 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 		})
 		if attempt == 1 {
 			w.promoting(cand)
+			w.intent.Phase = PhasePromoting
+			w.save()
 		}
 		res = w.executeWith(ctx, "failover", p, dbs)
 		promoted = !res.hasFailed() && resultOf(res, cand+":"+string(plan.KindSetVariable)+":read_only") != apply.Failed

@@ -124,6 +124,18 @@ func (l *leases) TakeNonce(host string, now time.Time) (string, bool) {
 	return n.value, true
 }
 
+// AssumeGranted counts every host as granted at now: a new leader cannot
+// know what its predecessor sent last.
+func (l *leases) AssumeGranted(hosts []string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range hosts {
+		if b := now.Add(l.ttl + leaseMargin(l.ttl)); b.After(l.bounds[h]) {
+			l.bounds[h] = b
+		}
+	}
+}
+
 // Bound is when every grant ever sent to host surely ran out (zero: none
 // was sent by this watch).
 func (l *leases) Bound(host string) time.Time {
@@ -240,7 +252,7 @@ func (w *Watch) renewLoop(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, h := range w.c.Hosts {
 		wg.Go(func() {
-			every(ctx, w.renewPeriod(), nil, func() { w.renewHost(ctx, h.Name) })
+			every(ctx, w.renewPeriod(), w.renewKick[h.Name], func() { w.renewHost(ctx, h.Name) })
 		})
 	}
 	wg.Wait()
@@ -249,7 +261,7 @@ func (w *Watch) renewLoop(ctx context.Context) {
 // renewHost sends host the roles it holds with a fresh lease, bounded by
 // the agent timeout, unless it is fenced.
 func (w *Watch) renewHost(ctx context.Context, host string) {
-	if w.leases.Fenced(host) {
+	if w.leases.Fenced(host) || !w.actingNow() {
 		return
 	}
 	unlock := w.leases.lockHost(host)

@@ -42,6 +42,21 @@ func newMetrics(w *Watch) *metrics {
 		Help:       "How long one round of the watch took (reading the facts, states, actions).",
 		Objectives: map[float64]float64{0.5: 0.05, 0.99: 0.001}, MaxAge: time.Minute, AgeBuckets: 3})
 	m.reg.MustRegister(m.state, m.latency, m.checkOK, m.lag, m.failovers, m.writer, m.semiSync, m.round)
+	if w.cfg.Raft != nil {
+		// Read at scrape time: which node leads is the question during an
+		// election, not after the next round.
+		node := prometheus.Labels{"node": w.cfg.Raft.Name()}
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mmm_watch_leader", ConstLabels: node,
+			Help: "1 while this watch node leads and acts, 0 while it follows."}, func() float64 {
+			if w.actingNow() {
+				return 1
+			}
+			return 0
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mmm_watch_raft_term", ConstLabels: node,
+			Help: "The raft term this watch node knows."}, func() float64 { return float64(w.cfg.Raft.Info().Term) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mmm_watch_epoch", ConstLabels: node,
+				Help: "The grant epoch this watch node knows (the agents refuse grants of an older one)."}, func() float64 { return float64(w.epochNow()) }))
+	}
 	return m
 }
 

@@ -29,6 +29,8 @@ type savedState struct {
 	// AgentsUp: the hosts whose agent answered lately, so a watch restarted
 	// while a host is lost knows whether its lease is enforced.
 	AgentsUp []string `json:"agents_up,omitempty"`
+	// Intent: a failover or switchover in progress (several watch nodes).
+	Intent *Intent `json:"intent,omitempty"`
 }
 
 func loadState(path string) (*savedState, error) {
@@ -82,7 +84,7 @@ func writeAtomic(path string, data []byte) error {
 
 func (w *Watch) snapshot() *savedState {
 	st := &savedState{Version: 1, Mode: w.mode, ModeReason: w.modeReason, Writer: w.writer,
-		Hosts: map[string]*HostState{}, FailoverPos: w.failoverPos, Ahead: w.aheadAfterFailover, Epoch: w.epoch.Load()}
+		Hosts: map[string]*HostState{}, FailoverPos: w.failoverPos, Ahead: w.aheadAfterFailover, Epoch: w.epoch.Load(), Intent: w.intent}
 	for n, hs := range w.machine.Hosts {
 		cp := *hs
 		st.Hosts[n] = &cp
@@ -119,6 +121,12 @@ func withoutLastSeen(st *savedState) *savedState {
 // save writes the state file (errors are logged: the watch goes on).
 func (w *Watch) save() {
 	path := w.stateFile()
+	if w.cfg.Raft != nil {
+		if !w.actingNow() {
+			return // only the leader commits
+		}
+		path = "raft"
+	}
 	if path == "" {
 		return
 	}
@@ -133,7 +141,11 @@ func (w *Watch) save() {
 		return
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
-	if err == nil {
+	switch {
+	case err != nil:
+	case w.cfg.Raft != nil:
+		err = w.saveReplicated(b)
+	default:
 		err = writeAtomic(path, b)
 	}
 	if err == nil {

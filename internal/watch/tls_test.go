@@ -24,13 +24,19 @@ func TestControlAllowed(t *testing.T) {
 		{"/v1/move-role", pki.Operator, true, true},
 		{"/", pki.Operator, true, true}, // the status page
 		{"/v1/status", pki.Monitor, true, false},
+		{"/v1/move-role", pki.Monitor, true, false},
 		{"/v1/set-online", pki.Host("master1"), true, false},
 		{"/metrics", pki.Host("master1"), true, true},
 		{"/metrics", pki.Identity{}, false, false},
 		{"/v1/status", pki.Identity{}, false, false},
 	} {
-		if got := controlAllowed(tc.path, tc.id, tc.ok) == nil; got != tc.want {
+		if got := controlAllowed(tc.path, tc.id, tc.ok, false) == nil; got != tc.want {
 			t.Errorf("%s by %q: allowed=%v, want %v", tc.path, tc.id, got, tc.want)
+		}
+		// With several watch nodes they forward commands to each other.
+		want := tc.want || tc.id == pki.Monitor && tc.ok
+		if got := controlAllowed(tc.path, tc.id, tc.ok, true) == nil; got != want {
+			t.Errorf("%s by %q with watch nodes: allowed=%v, want %v", tc.path, tc.id, got, want)
 		}
 	}
 }
