@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/mysql-mmm/mmm/apply"
-	"github.com/mysql-mmm/mmm/internal/consensus"
 	"github.com/mysql-mmm/mmm/internal/conn"
+	"github.com/mysql-mmm/mmm/internal/consensus"
 	"github.com/mysql-mmm/mmm/internal/inspect"
 	"github.com/mysql-mmm/mmm/internal/pki"
 	"github.com/mysql-mmm/mmm/internal/topology"

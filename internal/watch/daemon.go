@@ -146,11 +146,11 @@ type Watch struct {
 	// peerHTTP reaches the other nodes' control API with a tls block.
 	peerHTTP *http.Client
 
-	mu         sync.Mutex // everything below; held for a whole round
+	mu sync.Mutex // everything below; held for a whole round
 	// intent is the failover or switchover in progress (raft.go).
 	intent *Intent
 	// followed is the replicated state a follower mirrored last.
-	followed []byte
+	followed   []byte
 	mode       Mode
 	modeReason string
 	writer     string
