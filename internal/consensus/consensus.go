@@ -169,6 +169,14 @@ func (n *Node) Close() error {
 	return errors.Join(err, n.store.Close())
 }
 
+// Halt stops the member at once without handing the lead over, as a crash
+// would (tests and drills).
+func (n *Node) Halt() error {
+	err := n.raft.Shutdown().Error()
+	n.closeTransport()
+	return errors.Join(err, n.store.Close())
+}
+
 // Name is this node's name.
 func (n *Node) Name() string { return n.cfg.Node }
 

@@ -800,6 +800,7 @@ type load struct {
 	// startAt: when each acknowledged write was sent.
 	startAt []time.Time
 	err     error
+	errAt   []time.Time
 	stopCh  chan struct{}
 	done    chan struct{}
 }
@@ -856,9 +857,26 @@ func startLoad(t testing.TB, c *topology.Cluster, vip string) *load {
 	return ld
 }
 
-func (ld *load) setErr(err error) { ld.mu.Lock(); ld.err = err; ld.mu.Unlock() }
-func (ld *load) lastErr() error   { ld.mu.Lock(); defer ld.mu.Unlock(); return ld.err }
-func (ld *load) count() int       { ld.mu.Lock(); defer ld.mu.Unlock(); return len(ld.acked) }
+func (ld *load) setErr(err error) {
+	ld.mu.Lock()
+	ld.err = err
+	ld.errAt = append(ld.errAt, time.Now())
+	ld.mu.Unlock()
+}
+
+// errsAfter counts the failed writes after from (called with mu held).
+func (ld *load) errsAfter(from time.Time) int {
+	k := 0
+	for _, at := range ld.errAt {
+		if at.After(from) {
+			k++
+		}
+	}
+	return k
+}
+
+func (ld *load) lastErr() error { ld.mu.Lock(); defer ld.mu.Unlock(); return ld.err }
+func (ld *load) count() int     { ld.mu.Lock(); defer ld.mu.Unlock(); return len(ld.acked) }
 
 func (ld *load) waitAfter(t testing.TB, after time.Time, timeout time.Duration) time.Time {
 	t.Helper()

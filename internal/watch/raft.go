@@ -67,6 +67,10 @@ func (w *Watch) actingNow() bool {
 	return w.acting.Load() && w.cfg.Raft.Leading()
 }
 
+// Acting says whether this watch acts now (a single watch always; a node
+// while it leads).
+func (w *Watch) Acting() bool { return w.actingNow() }
+
 // setIntent records what the watch is in the middle of and commits it
 // (called with mu held).
 func (w *Watch) setIntent(in *Intent) {
