@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,7 +97,7 @@ func Open(cfg Config) (*Node, error) {
 			store.Close()
 		}
 	}()
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{cfg.Logger}})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: newSlogWriter(cfg.Logger)})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("raft snapshots: %w", err)
@@ -371,11 +372,42 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	return tls.DialWithDialer(d, "tcp", string(address), s.client)
 }
 
-// slogWriter turns hclog's lines into slog records.
-type slogWriter struct{ log *slog.Logger }
+// slogWriter turns hclog's lines into slog records, each distinct message
+// at most once per quietFor: raft says "failed to make requestVote RPC" to
+// a dead node several times a second, and one line says it as well.
+type slogWriter struct {
+	log  *slog.Logger
+	mu   *sync.Mutex
+	seen map[string]time.Time
+}
+
+const quietFor = 30 * time.Second
+
+func newSlogWriter(log *slog.Logger) slogWriter {
+	return slogWriter{log: log, mu: &sync.Mutex{}, seen: map[string]time.Time{}}
+}
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Warn(string(trimNewline(p)), "component", "raft")
+	line := string(trimNewline(p))
+	// hclog's line: "<timestamp> [LEVEL] raft: message: key=value ..."
+	msg := line
+	if i := strings.Index(line, "["); i >= 0 {
+		msg = line[i:]
+	}
+	key := msg
+	if i := strings.Index(key, "="); i >= 0 {
+		key = key[:i] // the message without its details (terms, indexes)
+	}
+	w.mu.Lock()
+	last, ok := w.seen[key]
+	now := time.Now()
+	if ok && now.Sub(last) < quietFor {
+		w.mu.Unlock()
+		return len(p), nil
+	}
+	w.seen[key] = now
+	w.mu.Unlock()
+	w.log.Warn(msg, "component", "raft")
 	return len(p), nil
 }
 

@@ -3,7 +3,9 @@ package consensus
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +124,26 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 	if n.Epoch() != e {
 		t.Errorf("epoch after restart %d, want %d", n.Epoch(), e)
+	}
+}
+
+// A message raft repeats (to a dead node) is logged once per quietFor.
+func TestRaftLogQuiet(t *testing.T) {
+	var buf strings.Builder
+	w := newSlogWriter(slog.New(slog.NewTextHandler(&buf, nil)))
+	for _, line := range []string{
+		"2026-11-27T23:41:38.395Z [ERROR] raft: failed to make requestVote RPC: target=mon1 term=4\n",
+		"2026-11-27T23:41:38.644Z [ERROR] raft: failed to make requestVote RPC: target=mon1 term=5\n",
+		"2026-11-27T23:41:38.644Z [WARN]  raft: Election timeout reached, restarting election\n",
+	} {
+		if _, err := w.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Count(buf.String(), "requestVote"); got != 1 {
+		t.Errorf("the repeated message was logged %d times:\n%s", got, buf.String())
+	}
+	if !strings.Contains(buf.String(), "Election timeout") {
+		t.Errorf("another message was dropped:\n%s", buf.String())
 	}
 }
