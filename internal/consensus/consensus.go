@@ -55,6 +55,8 @@ type Node struct {
 	store *raftboltdb.BoltStore
 	trans *raft.NetworkTransport
 	addr  map[raft.ServerID]string // node -> control (listen) address
+	stop  chan struct{}
+	once  sync.Once
 }
 
 // Timeouts derives raft's timings from the agents' lease: a follower
@@ -138,8 +140,64 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	n.raft = r
+	n.stop = make(chan struct{})
+	go n.followFile()
 	ok = true
 	return n, nil
+}
+
+// followFile makes raft's membership the file's: the leader adds the node
+// blocks it lacks and removes the nodes the file no longer declares (a node
+// added or retired by editing the file and restarting the watch nodes).
+// The bootstrap list only counts on the very first start.
+func (n *Node) followFile() {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		if n.raft.State() != raft.Leader {
+			continue
+		}
+		if err := n.reconcileMembers(); err != nil {
+			n.cfg.Logger.Warn("raft membership", "error", err)
+		}
+	}
+}
+
+func (n *Node) reconcileMembers() error {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	have := map[raft.ServerID]raft.ServerAddress{}
+	for _, s := range f.Configuration().Servers {
+		have[s.ID] = s.Address
+	}
+	want := map[raft.ServerID]bool{}
+	for _, nd := range n.cfg.Nodes {
+		id, addr := raft.ServerID(nd.Name), raft.ServerAddress(nd.Raft)
+		want[id] = true
+		if have[id] == addr {
+			continue
+		}
+		n.cfg.Logger.Warn("raft membership: adding a watch node of the file", "node", nd.Name, "raft", nd.Raft)
+		if err := n.raft.AddVoter(id, addr, 0, 5*time.Second).Error(); err != nil {
+			return fmt.Errorf("add watch node %s: %w", nd.Name, err)
+		}
+	}
+	for id := range have {
+		if !want[id] && id != raft.ServerID(n.cfg.Node) {
+			n.cfg.Logger.Warn("raft membership: removing a watch node the file no longer declares", "node", id)
+			if err := n.raft.RemoveServer(id, 0, 5*time.Second).Error(); err != nil {
+				return fmt.Errorf("remove watch node %s: %w", id, err)
+			}
+		}
+	}
+	return nil
 }
 
 func findNode(nodes []*topology.MonitorNode, name string) *topology.MonitorNode {
@@ -160,6 +218,7 @@ func (n *Node) closeTransport() {
 // Close leaves the cluster's work to the others: a leader hands over
 // leadership first (a quick, clean election), then raft stops.
 func (n *Node) Close() error {
+	n.once.Do(func() { close(n.stop) })
 	if n.raft.State() == raft.Leader && len(n.cfg.Nodes) > 1 {
 		if err := n.raft.LeadershipTransfer().Error(); err != nil {
 			n.cfg.Logger.Warn("leadership transfer", "error", err)
@@ -173,6 +232,7 @@ func (n *Node) Close() error {
 // Halt stops the member at once without handing the lead over, as a crash
 // would (tests and drills).
 func (n *Node) Halt() error {
+	n.once.Do(func() { close(n.stop) })
 	err := n.raft.Shutdown().Error()
 	n.closeTransport()
 	return errors.Join(err, n.store.Close())

@@ -147,3 +147,26 @@ func TestRaftLogQuiet(t *testing.T) {
 		t.Errorf("another message was dropped:\n%s", buf.String())
 	}
 }
+
+// A node block added to the file joins the cluster once the nodes run with
+// the new file: the leader adds it.
+func TestMembershipFollowsTheFile(t *testing.T) {
+	nodes, cfgs := startNodes(t, 1)
+	l := waitLeader(t, nodes, nil)
+	nd := &topology.MonitorNode{Name: "mon2", Listen: freeAddr(t), Raft: freeAddr(t)}
+	all := append(cfgs[0].Nodes, nd)
+	l.cfg.Nodes = all // the leader restarted with the new file, in effect
+	n2, err := Open(Config{Node: "mon2", Nodes: all, Dir: t.TempDir(), Lease: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if leader, _ := n2.Leader(); leader == "mon1" && n2.Info().AppliedAt > 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("mon2 did not join: %+v", n2.Info())
+}
