@@ -23,6 +23,7 @@ type LabCmd struct {
 type LabUpCmd struct {
 	Timeout  time.Duration `help:"How long one server may take to answer SQL." default:"60s" env:"MMM_LAB_TIMEOUT"`
 	NoAgents bool          `help:"Do not start an mmm agent in each namespace (started by default when the file has an agent block)."`
+	Watch    bool          `help:"Also start the watch: every monitor node of the file (mmm watch --node NAME, in its namespace), or the one watch; state and logs in the lab dir."`
 }
 
 func (c *LabUpCmd) Run(g *Globals) error {
@@ -53,6 +54,12 @@ func (c *LabUpCmd) Run(g *Globals) error {
 			return fmt.Errorf("lab up: %w (mmm lab down removes what was started)", err)
 		}
 		fmt.Fprintf(g.Stdout, "an mmm agent runs in every namespace, on port %d\n", l.Cluster().Agent.Port)
+	}
+	if c.Watch {
+		if err := startLabWatches(g, l); err != nil {
+			return fmt.Errorf("lab up: %w (mmm lab down removes what was started)", err)
+		}
+		printWatches(g, l)
 	}
 	fmt.Fprintf(g.Stdout, "lab %s is up in %.2fs: %d hosts on bridge %s, monitor address %s\n",
 		l.ID(), time.Since(start).Seconds(), len(results), l.Bridge(), l.MonitorAddress())
@@ -85,6 +92,69 @@ func startLabAgents(g *Globals, l *lab.Lab) error {
 	return err
 }
 
+// startLabWatches runs this very binary as `mmm watch`: one per monitor
+// node, each in its node's namespace, or the one watch in the root
+// namespace, and waits until each control API answers. The state file and
+// the nodes' raft data are the lab's (lab.WatchStateFile, WatchDataDir), so
+// `lab down` removes the raft logs with the lab and no later lab inherits
+// them. Variables reach the watches as MMM_VAR_* in their environment, like
+// the agents'.
+func startLabWatches(g *Globals, l *lab.Lab) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the mmm binary for the watch: %w", err)
+	}
+	config, err := filepath.Abs(g.Config)
+	if err != nil {
+		return err
+	}
+	env := os.Environ()
+	for k, v := range g.Var {
+		env = append(env, "MMM_VAR_"+k+"="+v)
+	}
+	single := len(l.Cluster().Monitor.Nodes) == 0
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err = l.StartWatches(ctx, func(node string) *exec.Cmd {
+		args := []string{"watch", "--config", config, "--state-file", l.WatchStateFile()}
+		if !single {
+			// The node's raft data beside the lab's state file too, not
+			// beside the file's monitor.state_file (which names one lab's
+			// dir and would be shared by a copy moved to another /24).
+			args = append(args, "--node", node, "--data-dir", l.WatchDataDir(node))
+		}
+		cmd := exec.Command(self, args...)
+		cmd.Env = env
+		return cmd
+	})
+	if err != nil {
+		return err
+	}
+	for _, node := range l.WatchNodes() {
+		if err := l.WaitWatchListening(ctx, node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printWatches lists the lab's watches: where each runs and its pid.
+func printWatches(g *Globals, l *lab.Lab) {
+	w := tabwriter.NewWriter(g.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "WATCH\tNAMESPACE\tLISTEN\tPID\tALIVE\t")
+	for _, s := range l.WatchStatuses() {
+		ns, pid, alive := s.Namespace, "-", "no"
+		if ns == "" {
+			ns = "(root)"
+		}
+		if s.PID != 0 {
+			pid, alive = fmt.Sprint(s.PID), "yes"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t\n", s.Name, ns, s.Listen, pid, alive)
+	}
+	w.Flush()
+}
+
 // LabDownCmd is `mmm lab down`.
 type LabDownCmd struct{}
 
@@ -96,7 +166,7 @@ func (LabDownCmd) Run(g *Globals) error {
 	if err := l.Down(context.Background()); err != nil {
 		return fmt.Errorf("lab down: %w", err)
 	}
-	fmt.Fprintf(g.Stdout, "lab %s is down: no server, namespace, veth or bridge of it is left\n", l.ID())
+	fmt.Fprintf(g.Stdout, "lab %s is down: no server, watch, namespace, veth or bridge of it is left\n", l.ID())
 	return nil
 }
 
@@ -130,6 +200,12 @@ func (LabStatusCmd) Run(g *Globals) error {
 		fmt.Fprintf(w, "%s\t%s\t%s:%d\t%s\t%s\n", h.Name, h.Namespace, h.Address, h.Port, pid, sql)
 	}
 	w.Flush()
+	// The watches are optional (lab up --watch): listed when the file has
+	// node blocks or one runs, and not counted as down.
+	if len(l.Cluster().Monitor.Nodes) > 0 || l.WatchPID(lab.WatchSingle) != 0 {
+		fmt.Fprintln(g.Stdout)
+		printWatches(g, l)
+	}
 	if down > 0 {
 		// Nothing more to say; a script can branch on the code.
 		return &ExitError{Code: ExitFailure}

@@ -120,8 +120,9 @@ func interfaceName(h *topology.Host) string {
 // RewriteSubnet moves a cluster to another /24, so one topology file (such as
 // examples/lab/mmm.hcl) can serve several labs side by side. to is the new /24's
 // first three octets ("198.18.2") or a prefix ("198.18.2.0/24"). Host addresses,
-// role IPs, ping_ips, the monitor's listen address and user host patterns
-// ("198.18.0.%") that lie in the hosts' /24 are rewritten; everything else stays.
+// role IPs, ping_ips, the monitor's listen address, its nodes' listen and
+// raft addresses and user host patterns ("198.18.0.%") that lie in the hosts'
+// /24 are rewritten; everything else stays.
 func RewriteSubnet(c *topology.Cluster, to string) error {
 	from, err := labSubnet(c)
 	if err != nil {
@@ -154,6 +155,9 @@ func RewriteSubnet(c *topology.Cluster, to string) error {
 		c.Monitor.PingIPs[i] = move(c.Monitor.PingIPs[i])
 	}
 	c.Monitor.Listen = move(c.Monitor.Listen)
+	for _, n := range c.Monitor.Nodes {
+		n.Listen, n.Raft = move(n.Listen), move(n.Raft)
+	}
 	for _, u := range c.Users {
 		u.Host = move(u.Host)
 	}

@@ -7,6 +7,10 @@
 // "mmm18-0", namespaces "mmm18-0-<host>", veths "mmm18-0v<last octet>", state in
 // <dir>/mmm18-0), so labs on different /24s run side by side.
 //
+// The monitor's node blocks (several watch nodes) get namespaces too, named
+// "mmm18-0-watch-<node>", except a node on x.y.z.1, which runs in the root
+// namespace (watchnodes.go).
+//
 // The lab prepares what replication needs (server_id, binary log,
 // log_slave_updates, GTID strict mode) and the admin account, and starts every
 // server fenced (read_only = ON), as production servers must; replication,
@@ -52,6 +56,10 @@ type Lab struct {
 	dir     string
 	opts    Options
 	log     *slog.Logger
+	// watches are the watch nodes (or the single watch) and where each runs.
+	watches []watchNode
+	// watchMu serialises the read-modify-write of the watches' record.
+	watchMu sync.Mutex
 }
 
 // New checks that the cluster can be a lab (addresses in 198.18.0.0/15, one /24)
@@ -92,7 +100,11 @@ func New(c *topology.Cluster, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("host %q: the socket path under %s is %d characters, more than a Unix socket allows: set MMM_LAB_DIR to a shorter directory", h.Name, dir, n)
 		}
 	}
-	return &Lab{cluster: c, subnet: subnet, id: id, dir: dir, opts: opts, log: opts.Logger.With("lab", id)}, nil
+	watches, err := planWatchNodes(c, id, subnet)
+	if err != nil {
+		return nil, err
+	}
+	return &Lab{cluster: c, subnet: subnet, id: id, dir: dir, opts: opts, log: opts.Logger.With("lab", id), watches: watches}, nil
 }
 
 // ID is the lab's name, also its bridge's ("mmm18-0").
@@ -189,13 +201,18 @@ func (l *Lab) Up(ctx context.Context) ([]HostResult, error) {
 		}
 	}
 
-	// Clear everything of this lab that is not a kept host.
-	if err := l.cleanup(old, kept); err != nil {
+	keptWatch := keptWatchNodes(old, want)
+
+	// Clear everything of this lab that is not a kept host or watch node.
+	if err := l.cleanup(old, kept, keptWatch); err != nil {
 		return nil, err
 	}
 	if err := ensureBridge(l.Bridge(), netip.PrefixFrom(l.MonitorAddress(), 24)); err != nil {
 		return nil, err
 	}
+	// The watch nodes' namespaces first: quick, and a failure is recorded
+	// below with the rest, so Down still finds what was made.
+	watchErr := l.upWatchNetworks(want, keptWatch)
 
 	results := make([]HostResult, len(want.Hosts))
 	errs := make([]error, len(want.Hosts))
@@ -218,7 +235,7 @@ func (l *Lab) Up(ctx context.Context) ([]HostResult, error) {
 	if err := writeState(l.dir, want); err != nil {
 		return nil, err
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, watchErr)...); err != nil {
 		return results, err
 	}
 	return results, nil
@@ -263,6 +280,9 @@ func (l *Lab) desiredState() *State {
 		Subnet:  l.subnet.String(),
 		Bridge:  l.Bridge(),
 		Monitor: l.MonitorAddress().String(),
+		// Recorded also when a node's network could not be made, so a
+		// later Up or Down knows the names.
+		WatchNodes: l.watchNodeStates(),
 	}
 	for _, h := range l.cluster.Hosts {
 		dir := filepath.Join(l.dir, h.Name)
@@ -282,10 +302,11 @@ func (l *Lab) desiredState() *State {
 	return s
 }
 
-// cleanup stops and removes everything of this lab except the kept hosts: the
-// servers recorded in old state (by pid), then every namespace and veth named
-// after the lab (also those a crashed run never recorded), and stale host dirs.
-func (l *Lab) cleanup(old *State, kept map[string]bool) error {
+// cleanup stops and removes everything of this lab except the kept hosts and
+// watch nodes: the servers recorded in old state (by pid), then every
+// namespace and veth named after the lab (also those a crashed run never
+// recorded), and stale host dirs.
+func (l *Lab) cleanup(old *State, kept, keptWatch map[string]bool) error {
 	var errs []error
 	keptNS := map[string]bool{}
 	keptVeth := map[string]bool{}
@@ -298,6 +319,11 @@ func (l *Lab) cleanup(old *State, kept map[string]bool) error {
 			pid := o.livePID()
 			if err := stopProcess(pid, l.opts.StopTimeout, func() bool { return serverAlive(pid, o.DefaultsFile) }); err != nil {
 				errs = append(errs, fmt.Errorf("stop %s: %w", o.Name, err))
+			}
+		}
+		for _, o := range old.WatchNodes {
+			if keptWatch[o.Name] {
+				keptNS[o.Namespace], keptVeth[o.Veth] = true, true
 			}
 		}
 	}
@@ -317,9 +343,15 @@ func (l *Lab) cleanup(old *State, kept map[string]bool) error {
 			errs = append(errs, err)
 		}
 	}
-	// Directories of hosts that are gone or will be rebuilt.
+	// Directories of hosts that are gone or will be rebuilt, and the
+	// watches' state unless a watch still runs on it (a fresh lab gets no
+	// raft log of an old one).
+	keepWatchDir := anyWatchAlive(l.dir)
 	entries, _ := os.ReadDir(l.dir)
 	for _, e := range entries {
+		if e.Name() == WatchDirName && keepWatchDir {
+			continue
+		}
 		if e.IsDir() && !kept[e.Name()] && e.Name() != TLSDirName {
 			if err := os.RemoveAll(filepath.Join(l.dir, e.Name())); err != nil {
 				errs = append(errs, err)
@@ -329,9 +361,10 @@ func (l *Lab) cleanup(old *State, kept map[string]bool) error {
 	return errors.Join(errs...)
 }
 
-// Down stops every server of the lab by the pid it recorded (SIGTERM, then
-// SIGKILL after StopTimeout), deletes the namespaces, veths and bridge, and
-// removes the state dir. A lab that is not there is no error.
+// Down stops every server and watch of the lab by the pid it recorded
+// (SIGTERM, then SIGKILL after StopTimeout), deletes the namespaces (the
+// hosts' and the watch nodes'), veths and bridge, and removes the state dir.
+// A lab that is not there is no error.
 func (l *Lab) Down(ctx context.Context) error {
 	return down(l.dir, l.id, l.opts.StopTimeout)
 }
@@ -358,7 +391,9 @@ func down(dir, id string, grace time.Duration) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	// The watches first: they act on the servers, and one in the root
+	// namespace is found by nothing but its record.
+	errs := []error{stopRecordedWatches(dir, grace)}
 	if s != nil {
 		var wg sync.WaitGroup
 		var mu sync.Mutex

@@ -24,6 +24,10 @@ type State struct {
 	Bridge  string       `json:"bridge"`
 	Monitor string       `json:"monitor"` // the root namespace's address on the bridge
 	Hosts   []*HostState `json:"hosts"`
+	// WatchNodes are the monitor nodes that have a namespace of their own
+	// (those not on the root namespace's address), so Down and a later Up
+	// find their namespaces and veths.
+	WatchNodes []*WatchNodeState `json:"watch_nodes,omitempty"`
 }
 
 // HostState is one host of a running lab.
@@ -126,11 +130,17 @@ func serverAlive(pid int, defaultsFile string) bool {
 // stopProcess sends SIGTERM, waits up to grace for the process to go, then
 // SIGKILLs it. check says whether it still runs (and is still ours).
 func stopProcess(pid int, grace time.Duration, check func() bool) error {
+	return signalProcess(pid, syscall.SIGTERM, grace, check)
+}
+
+// signalProcess is stopProcess with another first signal (the chaos suite
+// stops a watch node with SIGKILL or SIGINT, not only SIGTERM).
+func signalProcess(pid int, sig syscall.Signal, grace time.Duration, check func() bool) error {
 	if !check() {
 		return nil
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("stop pid %d: %w", pid, err)
+	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("stop pid %d (%v): %w", pid, sig, err)
 	}
 	if waitGone(grace, check) {
 		return nil
