@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/pki"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -169,4 +170,41 @@ func TestMembershipFollowsTheFile(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("mon2 did not join: %+v", n2.Info())
+}
+
+// With the cluster's CA, raft speaks TLS: the nodes elect a leader and
+// replicate over it.
+func TestTLS(t *testing.T) {
+	var nodes []*topology.MonitorNode
+	for i := range 3 {
+		nodes = append(nodes, &topology.MonitorNode{Name: fmt.Sprintf("mon%d", i+1), Listen: freeAddr(t), Raft: freeAddr(t)})
+	}
+	dir := t.TempDir()
+	c := &topology.Cluster{Name: "t", Monitor: topology.Monitor{Listen: "127.0.0.1:9988", Nodes: nodes}}
+	if _, err := pki.Init(c, dir, false); err != nil {
+		t.Fatal(err)
+	}
+	var running []*Node
+	for _, nd := range nodes {
+		srv, err := pki.ServerConfig(dir, pki.Monitor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := pki.ClientConfig(dir, pki.Monitor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := Open(Config{Node: nd.Name, Nodes: nodes, Dir: t.TempDir(), Lease: time.Second, ServerTLS: srv, ClientTLS: cli})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		running = append(running, n)
+	}
+	l := waitLeader(t, running, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.BumpEpoch(ctx, 7); err != nil {
+		t.Fatalf("commit over TLS: %v", err)
+	}
 }
