@@ -32,7 +32,11 @@ type View struct {
 	PingIPs     []string `json:"ping_ips,omitempty"`
 	LastFailure string   `json:"last_failure,omitempty"`
 	// Busy: the watch is in the middle of this (a failover …).
-	Busy   string    `json:"busy,omitempty"`
+	Busy string `json:"busy,omitempty"`
+	// Node is the watch node serving the page and Leader the one that acts
+	// (several watch nodes; both "" for a single watch).
+	Node   string    `json:"node,omitempty"`
+	Leader string    `json:"leader,omitempty"`
 	Hosts  []Host    `json:"hosts"`
 	Events []Event   `json:"events,omitempty"`
 	At     time.Time `json:"at"`

@@ -44,7 +44,7 @@ func (w *Watch) View() ui.View {
 		Cluster: r.Cluster, Mode: string(r.Mode), ModeReason: r.ModeReason, Writer: r.Writer,
 		SemiSync: r.SemiSync, WriterVerdict: string(r.WriterVerdict), VerdictWhy: r.VerdictWhy,
 		NetworkDown: r.NetworkDown, PingIPs: w.c.Monitor.PingIPs, LastFailure: r.LastFailure, Busy: busy,
-		Hosts: []ui.Host{}, At: time.Now(),
+		Hosts: []ui.Host{}, At: time.Now(), Node: r.Node, Leader: r.Leader,
 	}
 	for _, e := range r.Events {
 		ev := ui.Event{At: e.At, Message: e.Message, Kind: e.Kind}

@@ -41,6 +41,8 @@ window.mmmTimes = { script: performance.now() };
       if (view.mode === "manual") list.push(["warn", "mode", "The watch is in MANUAL mode: no automatic failover" + (view.mode_reason ? " (" + view.mode_reason + ")" : "") + "."]);
       if (view.semi_sync && view.semi_sync.indexOf("OFF") === 0) list.push(["warn", "semisync", "Semi-sync fell back: " + view.semi_sync + "."]);
       if (view.writer_verdict && view.writer_verdict !== "alive") list.push(["bad", "verdict", "Writer " + view.writer + " " + view.writer_verdict + (view.writer_verdict_reason ? ": " + view.writer_verdict_reason : "")]);
+      if (view.node && !view.leader) list.push(["bad", "leader", "No watch node leads (an election, or no majority of the watch nodes answers): nobody fails over; the agents' failsafe holds the writer."]);
+      else if (view.node && view.leader !== view.node) list.push(["info", "leader", "Watch node " + view.node + " follows " + view.leader + ", which acts; host states here are this node's own view."]);
       if (view.busy) list.push(["info", "busy", "Busy: " + view.busy]);
       if (view.last_failure) list.push(["bad", "failure", view.last_failure]);
       if (!view.writer) list.push(["bad", "nowriter", "No writer."]);
