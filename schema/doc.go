@@ -60,7 +60,10 @@ all of them are reported in one run.
 	                 host_lost_after (> 0; unset: the watch derives it from
 	                 check_period), reconcile_period ("5s", ≥ check_period:
 	                 how often the watch compares replication and read_only
-	                 with the file between the health rounds)
+	                 with the file between the health rounds); node "NAME"
+	                 blocks (listen and raft, IP:PORT each, one IP) declare
+	                 several watch nodes, run by `mmm watch --node NAME`:
+	                 raft elects the one that acts (no monitor.listen then)
 	tls              dir (required): the directory of the cluster's CA and
 	                 certificates (mmm tls init): ca.pem, and per identity
 	                 NAME.pem and NAME-key.pem (a host's name, "monitor",
