@@ -352,7 +352,7 @@ func (w *Watch) Start(ctx context.Context) {
 			w.log.Info("state restored", "file", path, "mode", w.mode, "writer", st.Writer)
 		}
 	}
-	if err := w.adopt(ctx, "watch started"); err != nil {
+	if err := w.adopt(ctx, "watch started", false); err != nil {
 		w.log.Error("start", "error", err)
 	}
 	w.log.Info("watch started", "mode", w.mode, "writer", orNone(w.writer))
@@ -364,8 +364,21 @@ func (w *Watch) Start(ctx context.Context) {
 // Reality wins over saved state: who is writable, who holds which VIP; a
 // conflict (two writable masters, a VIP on two hosts) makes the watch
 // passive, saying why.
-func (w *Watch) adopt(ctx context.Context, why string) error {
-	live := w.cfg.Inspect(ctx)
+//
+// A new leader adopts what its own probes saw (fresh within a lost-host
+// delay) when they saw every host and agent: a lost host or agent then costs
+// the takeover nothing, where asking again would cost their timeouts while
+// the leases run.
+func (w *Watch) adopt(ctx context.Context, why string, fromFacts bool) error {
+	var live *topology.Live
+	var highest uint64
+	if fromFacts {
+		live, highest = w.factsForTakeover()
+	}
+	asked := live == nil
+	if asked {
+		live = w.cfg.Inspect(ctx)
+	}
 	w.lastLive = live
 	writers := plan.LiveWriters(w.c, live)
 	var conflicts []string
@@ -402,8 +415,7 @@ func (w *Watch) adopt(ctx context.Context, why string) error {
 	w.readHeld(live)
 	// A takeover: the epoch must exceed every epoch an agent accepted, also
 	// when the state file was lost.
-	var highest uint64
-	if w.cfg.Agents != nil {
+	if w.cfg.Agents != nil && asked {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for _, h := range w.c.Hosts {
@@ -443,6 +455,23 @@ func (w *Watch) adopt(ctx context.Context, why string) error {
 		w.save()
 	}
 	return nil
+}
+
+// factsForTakeover is the live cluster from the probes' facts and the
+// highest epoch the agents reported, or nil when a host or an agent was
+// never seen (then the takeover asks them).
+func (w *Watch) factsForTakeover() (*topology.Live, uint64) {
+	var highest uint64
+	for _, h := range w.c.Hosts {
+		f := w.facts.Get(h.Name)
+		if f.Live == nil || (w.cfg.Agents != nil && f.AgentAt.IsZero()) {
+			return nil, 0
+		}
+		if f.Agent != nil {
+			highest = max(highest, f.Agent.Epoch)
+		}
+	}
+	return w.liveFromFacts(time.Now()), highest
 }
 
 func (w *Watch) readHeld(live *topology.Live) {

@@ -128,7 +128,7 @@ func (w *Watch) takeover(ctx context.Context) {
 	// A predecessor may have renewed any lease up to its last moment as
 	// leader: count every host as granted now.
 	w.leases.AssumeGranted(w.hostNames(), time.Now())
-	if err := w.adopt(ctx, "leader "+w.cfg.Raft.Name()); err != nil {
+	if err := w.adopt(ctx, "leader "+w.cfg.Raft.Name(), true); err != nil {
 		w.log.Error("leader takeover failed; trying again", "error", err)
 		return
 	}

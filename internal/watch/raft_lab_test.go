@@ -235,7 +235,17 @@ func TestRaftNodesLab(t *testing.T) {
 		return false
 	})
 	live := nodesExcept(nodes, l2)
-	k.w = live[0].w // killWriter waits on it; the writer the nodes agree on
+	k.w = live[0].w
+	// killWriter follows the node that acts, whichever wins.
+	k.statusOf = func() watch.Report {
+		for _, n := range live {
+			if n.w.Acting() {
+				return n.w.Status()
+			}
+		}
+		return live[0].w.Status()
+	}
+	defer func() { k.statusOf = nil }()
 	l2.halt()
 	t0 := time.Now()
 	killWriter(t, k, writer, standby, true)
