@@ -637,7 +637,8 @@ func inNamespace(ns string, c *topology.Cluster, host, query string) (string, er
 
 // restartServer starts host's mariadbd again on its data directory, in its
 // namespace, without starting replication (a master back from a crash,
-// still isolated). The lab's teardown stops it with the namespace.
+// still isolated). It is stopped when whole ends (nil: never; the lab's
+// teardown stops it with the namespace).
 func restartServer(t, whole testing.TB, l *lab.Lab, host string) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(l.Dir(), "lab.json"))
@@ -668,7 +669,9 @@ func restartServer(t, whole testing.TB, l *lab.Lab, host string) int {
 	}
 	go func() { _ = cmd.Wait() }()
 	pid := cmd.Process.Pid
-	whole.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGTERM) })
+	if whole != nil {
+		whole.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGTERM) })
+	} // else it stays: the lab knows it by its pid file (lab.Up keeps it)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		db, err := conn.Open(context.Background(), l.Cluster().Host(host), conn.Timeouts{Connect: 500 * time.Millisecond})

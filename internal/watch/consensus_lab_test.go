@@ -257,8 +257,31 @@ func TestRaftNodesLab(t *testing.T) {
 	if got := failovers(l2.w.Status(), t0); got != 0 {
 		t.Errorf("the killed leader %s failed over too", l2.name)
 	}
-	// Leave the lab to the next test with the writer's server back.
-	k.pids[writer] = restartServer(t, t, k.l, writer)
+	// Leave the lab to the next test as it found it: the old writer back,
+	// rejoined, and the writer again; the agents in static mode.
+	k.pids[writer] = restartServer(t, nil, k.l, writer) // kept for the next test
+	k.waitFor(60*time.Second, writer+" rejoins ONLINE", func(r watch.Report) bool { return state(r, writer) == watch.Online })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := l3.w.MoveRole(ctx, "writer", writer, false); err != nil {
+		t.Fatalf("move the writer back to %s: %v\n%s", writer, err, render(l3.w.Status()))
+	}
+	for _, n := range nodes {
+		n.halt()
+	}
+	for _, h := range c.Hosts {
+		st, err := k.agents.Status(ctx, h.Name)
+		if err != nil {
+			t.Fatalf("agent %s: %v", h.Name, err)
+		}
+		var roles []agent.RoleIP
+		for _, r := range st.Roles {
+			roles = append(roles, agent.RoleIP{Role: r.Role, IP: r.IP})
+		}
+		if _, err := k.agents.SetRoles(ctx, h.Name, roles, nil); err != nil {
+			t.Fatalf("agent %s back to static mode: %v", h.Name, err)
+		}
+	}
 }
 
 func nodesExcept(nodes []*node, out *node) []*node {
