@@ -122,6 +122,16 @@ func (w *Watch) takeover(ctx context.Context) {
 	if err != nil {
 		w.log.Error("leader takeover: the replicated state is unreadable; starting from the live cluster", "error", err)
 	}
+	if st == nil && err == nil {
+		// The first leader ever: a single watch that ran on this machine
+		// before leaves its operator decisions in its state file.
+		if path := w.stateFile(); path != "" {
+			if old, lerr := loadState(path); lerr == nil && old != nil {
+				w.log.Warn("leader takeover: nothing replicated yet; taking the single watch's state file", "file", path, "mode", old.Mode, "writer", old.Writer)
+				st = old
+			}
+		}
+	}
 	if st != nil {
 		w.restore(st)
 	}
@@ -136,6 +146,7 @@ func (w *Watch) takeover(ctx context.Context) {
 	w.log.Warn("leading: this watch node acts", "node", w.cfg.Raft.Name(), "epoch", w.epochNow(), "took", time.Since(t0).Round(time.Millisecond))
 	w.event("%s leads (epoch %d), took over in %s", w.cfg.Raft.Name(), w.epochNow(), time.Since(t0).Round(time.Millisecond))
 	w.resumeIntent()
+	w.save() // what this leader adopted, for the next one
 	signal(w.facts.kick)
 	for _, ch := range w.renewKick {
 		signal(ch)

@@ -196,3 +196,25 @@ func TestFollowerMirrorsDecisions(t *testing.T) {
 		t.Fatalf("the follower kept manual mode or ADMIN_OFFLINE after the leader cleared them")
 	}
 }
+
+// The first leader ever takes the single watch's state file (operator
+// decisions survive the move to several nodes) and commits it.
+func TestFirstLeaderTakesTheStateFile(t *testing.T) {
+	r := &fakeRaft{leading: true}
+	w, _ := newNodeWatch(t, fakeLive(testCluster()), r)
+	old := savedState{Version: 1, Mode: ModeManual, ModeReason: "operator", Writer: "master1",
+		Hosts: map[string]*HostState{"slave2": {State: AdminOffline, Reason: "disk swap"}}}
+	b, _ := json.Marshal(old)
+	if err := writeAtomic(w.stateFile(), b); err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	w.takeover(context.Background())
+	if rep := w.Status(); rep.Mode != ModeManual || w.machine.Hosts["slave2"].State != AdminOffline {
+		t.Fatalf("mode %s, slave2 %s: want the state file's manual and ADMIN_OFFLINE", rep.Mode, w.machine.Hosts["slave2"].State)
+	}
+	var committed savedState
+	if err := json.Unmarshal(r.State(), &committed); err != nil || committed.Mode != ModeManual {
+		t.Errorf("not committed to raft: %+v %v", committed.Mode, err)
+	}
+}
