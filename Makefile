@@ -134,9 +134,10 @@ bench-clone: deps
 # faults injected one at a time (FAULTS: a comma list or "all"; RUNS: runs of
 # each fault), and per run the safety counts (lost, split-brain samples and
 # writes, errant, diverged, phantom, false failovers) and the outage; a table
-# per fault at the end, the logs in bin/chaos/<stamp>/. The defaults run every
-# fault 5 times (65 runs, about 20-40 minutes); `make test` runs kill9, freeze
-# and hostcut once. Needs root.
+# per fault at the end, the logs in bin/chaos/<stamp>/. The single watch's
+# faults run first, then the raft faults on three watch nodes (leaderkill …).
+# The defaults run every fault 5 times (100 runs, about 30-60 minutes);
+# `make test` runs kill9, freeze and hostcut once. Needs root.
 FAULTS ?= all
 RUNS   ?= 5
 .PHONY: chaos

@@ -9,6 +9,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,7 +28,8 @@ func TestMain(m *testing.M) {
 	// are the expected noise of a fault; the load logs every error itself.
 	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 	removeStaleBlackholes()
-	labtest.Main(m, "../../examples/lab/mmm.hcl", labtest.Subnet(labSubnet))
+	// The watch nodes of the raft faults get their namespaces with the lab.
+	labtest.Main(m, "../../examples/lab/mmm.hcl", labtest.Subnet(labSubnet), labtest.Modify(addWatchNodes))
 }
 
 // removeStaleBlackholes deletes the blackhole routes monitorcut adds in
@@ -65,7 +67,7 @@ func selection() ([]*fault, int, error) {
 	names := defaultFaults
 	if v := strings.TrimSpace(os.Getenv("FAULTS")); v == "all" {
 		names = nil
-		for _, f := range faults {
+		for _, f := range allFaults {
 			names = append(names, f.name)
 		}
 	} else if v != "" {
@@ -76,7 +78,7 @@ func selection() ([]*fault, int, error) {
 		f := faultByName(strings.TrimSpace(n))
 		if f == nil {
 			var known []string
-			for _, f := range faults {
+			for _, f := range allFaults {
 				known = append(known, f.name)
 			}
 			return nil, 0, fmt.Errorf("FAULTS: no fault %q (known: %s, or all)", n, strings.Join(known, ", "))
@@ -87,13 +89,24 @@ func selection() ([]*fault, int, error) {
 }
 
 // TestChaos runs the selected faults RUNS times each on the chaos lab and
-// prints a table per fault; it fails when any safety count is not 0.
+// prints a table per fault; it fails when any safety count is not 0. The
+// single watch's faults run first, then the raft faults on three watch
+// nodes (raft_test.go).
 func TestChaos(t *testing.T) {
 	sel, runs, err := selection()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSuite(t)
+	var single, onNodes []*fault
+	for _, f := range sel {
+		if f.onNodes() {
+			onNodes = append(onNodes, f)
+		} else {
+			single = append(single, f)
+		}
+	}
+	sel = slices.Concat(single, onNodes)
+	s := newSuite(t, len(single) == 0)
 	t.Cleanup(s.undoFaults)
 	results := map[string][]*result{}
 	defer func() {
@@ -102,12 +115,20 @@ func TestChaos(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(s.dir, "table.txt"), []byte(table), 0o644)
 	}()
 	t0 := time.Now()
-	for round := 1; round <= runs; round++ {
-		// Faults interleaved, run after run: a slow drift of the machine
-		// spreads over all of them.
-		for _, f := range sel {
-			res := s.runOne(f, round)
-			results[f.name] = append(results[f.name], res)
+	for _, group := range [][]*fault{single, onNodes} {
+		if len(group) == 0 {
+			continue
+		}
+		if group[0].onNodes() {
+			s.useRaft()
+		}
+		for round := 1; round <= runs; round++ {
+			// Faults interleaved, run after run: a slow drift of the machine
+			// spreads over all of them.
+			for _, f := range group {
+				res := s.runOne(f, round)
+				results[f.name] = append(results[f.name], res)
+			}
 		}
 	}
 	t.Logf("chaos: %d runs in %s", runs*len(sel), time.Since(t0).Round(time.Second))
@@ -128,7 +149,11 @@ func TestChaos(t *testing.T) {
 // counts over its runs and the outage's min/median/max.
 func renderTable(sel []*fault, results map[string][]*result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-19s %4s %5s %9s %9s %6s %8s %7s %8s %9s %7s %8s  %s\n",
+	w := 19 // the fault column: the longest name selected, 19 at least
+	for _, f := range sel {
+		w = max(w, len(f.name))
+	}
+	fmt.Fprintf(&b, "%-*s %4s %5s %9s %9s %6s %8s %7s %8s %9s %7s %8s  %s\n", w,
 		"fault", "runs", "lost", "sb-sample", "sb-writes", "errant", "diverged", "phantom", "false-fo", "failovers", "repairs", "max-gap", "outage min / median / max")
 	for _, f := range sel {
 		rs := results[f.name]
@@ -165,7 +190,7 @@ func renderTable(sel []*fault, results map[string][]*result) string {
 		if none > 0 {
 			out += fmt.Sprintf(" (%d without a write)", none)
 		}
-		fmt.Fprintf(&b, "%-19s %4d %5d %9d %9d %6d %8d %7d %8d %9d %7d %7.2fs  %s\n", f.name, len(rs), lost, sbs, sbw, errant, div, ph, ff, fo, rep, gap.Seconds(), out)
+		fmt.Fprintf(&b, "%-*s %4d %5d %9d %9d %6d %8d %7d %8d %9d %7d %7.2fs  %s\n", w, f.name, len(rs), lost, sbs, sbw, errant, div, ph, ff, fo, rep, gap.Seconds(), out)
 	}
 	return b.String()
 }

@@ -31,6 +31,11 @@ type result struct {
 	rebuild  []string // hosts to rebuild from the writer before the next run
 	notes    []string
 	hookRuns int
+
+	// The raft faults: the watch nodes that logged "failover done", and
+	// the writer's moves in the watch's view (see nodeReport).
+	failoverBy  []string
+	writerMoves []string
 }
 
 func (res *result) unsafe() bool {
@@ -74,6 +79,9 @@ func (res *result) line() string {
 	}
 	if res.repairs > 0 {
 		s += fmt.Sprintf(", %d repairs", res.repairs)
+	}
+	if len(res.failoverBy) > 0 || len(res.writerMoves) > 0 {
+		s += fmt.Sprintf(", failovers done by watch nodes %v, writer moves %v", res.failoverBy, res.writerMoves)
 	}
 	return s + " — " + verdict
 }

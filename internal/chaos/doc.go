@@ -10,6 +10,12 @@
 // acknowledged, and failovers where none is allowed. It reports the outage
 // too.
 //
+// The raft faults (leaderkill, leadercut, watch2down, …) run after the
+// single watch's on the same lab: the suite stops the single watch and
+// starts three watch nodes (`mmm watch --node NAME`, each in a namespace of
+// its own, 198.18.6.31-.33), then kills or cuts off the leader, a quorum or
+// every node (raft_test.go).
+//
 // Everything is in the package's tests:
 //
 //	go test ./internal/chaos/ -run TestChaos -v -timeout 0          # kill9, freeze, hostcut once

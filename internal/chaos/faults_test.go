@@ -52,8 +52,36 @@ var faults = []*fault{
 	{"none", "no fault: a control run of 8 s (no failover allowed)", forbidden, nothing},
 }
 
+// raftFaults run on three watch nodes (raft_test.go), after the single
+// watch's faults: the suite stops the single watch and starts the nodes.
+// "The leader" is the node the nodes' /v1/status names when the fault
+// begins.
+var raftFaults = []*fault{
+	// A new leader takes over within a lease: no lease runs out, nothing is
+	// fenced, writes go on (the longest gap between acknowledged writes is
+	// the figure to watch).
+	{"leaderkill", "SIGKILL of the leader watch node; restarted after 5 s", forbidden, leaderkill},
+	{"leaderkill-writerkill", "SIGKILL of the leader watch node, at once of the writer's mariadbd; the node restarted 5 s later, mariadbd once a new writer took writes for 2 s (30 s at most): one failover, by the next leader", allowed, leaderkillWriterkill},
+	{"leaderkill-midfailover", "SIGKILL of the writer's mariadbd, then of the leader watch node as soon as it logs the old writer fenced; the node restarted 1 s later: the next leader finishes", allowed, leaderkillMidfailover},
+	// An isolated leader steps down; its late grants carry an old epoch and
+	// are refused.
+	{"leadercut", "the leader watch node's link down inside its namespace for 10 s, then up", forbidden, leadercut},
+	// No quorum, then no node at all: the failsafe holds the writer.
+	{"watch2down", "SIGKILL of the leader watch node and of one follower for 10 s (no quorum), then both restarted", forbidden, watch2down},
+	{"watchalldown", "SIGKILL of all three watch nodes for 10 s, then restarted", forbidden, watchalldown},
+	// As watchdown-hostcut: alone, the writer fences itself within a lease;
+	// the restarted nodes' leader fails over.
+	{"watchalldown-hostcut", "SIGKILL of all three watch nodes; 3 s later the writer's link down for up to 12 s (until a new writer took writes for 2 s); the nodes restarted 2 s into the cut", allowed, watchalldownHostcut},
+}
+
+// allFaults are every fault FAULTS can name, in the order of FAULTS=all.
+var allFaults = slices.Concat(faults, raftFaults)
+
+// onNodes says whether the fault runs on the three watch nodes.
+func (f *fault) onNodes() bool { return slices.Contains(raftFaults, f) }
+
 func faultByName(name string) *fault {
-	for _, f := range faults {
+	for _, f := range allFaults {
 		if f.name == name {
 			return f
 		}
@@ -185,10 +213,20 @@ func standbyThenWriter(r *run) error {
 // current watch: msg="old writer fenced").
 var reFenced = regexp.MustCompile(`(?i)\bfenced\b`)
 
-func watchkill(r *run) error {
+func watchkill(r *run) error { return killMidFailover(r, r.s.singleWatch()) }
+
+// killMidFailover kills the writer's mariadbd, then the watch w as soon as
+// its log says the old writer is fenced, and restarts it 1 s later: the
+// restarted watch (or the next leader) must finish the failover or leave
+// one writer cleanly.
+func killMidFailover(r *run, w watchTarget) error {
 	s := r.s
-	off := fileSize(s.watchLog)
-	r.fault("kill -9 mariadbd of %s; the watch is killed when it logs the fence", r.old)
+	off := fileSize(w.log)
+	if w.log == s.watchLog {
+		r.fault("kill -9 mariadbd of %s; the watch is killed when it logs the fence", r.old)
+	} else {
+		r.fault("kill -9 mariadbd of %s; %s is killed when it logs the fence", r.old, w.what)
+	}
 	if err := s.signalServer(r.old, syscall.SIGKILL); err != nil {
 		return err
 	}
@@ -197,20 +235,24 @@ func watchkill(r *run) error {
 	if d, err := time.ParseDuration(os.Getenv("CHAOS_WATCHKILL_AFTER")); err == nil {
 		wait = d // a fixed delay instead of the log line
 	}
-	line, ok := tailFor(s.watchLog, off, reFenced, wait)
+	line, ok := tailFor(w.log, off, reFenced, wait)
 	if ok {
 		r.mark("the watch logged: %s", trunc(line, 160))
 	} else {
 		r.addNote(fmt.Sprintf("no fence line in the watch's log within %s: killed then", wait))
 	}
-	s.killWatch(syscall.SIGKILL, 5*time.Second)
-	r.mark("mmm watch killed (kill -9)")
-	if w := s.writableMasters(300 * time.Millisecond); slices.Contains(w, r.standby) {
+	if err := w.kill(); err != nil {
+		return err
+	}
+	r.mark("%s killed (kill -9)", w.what)
+	if wm := s.writableMasters(300 * time.Millisecond); slices.Contains(wm, r.standby) {
 		r.addNote("the watch was killed after the promotion: " + r.standby + " was writable already")
 	}
 	time.Sleep(time.Second)
-	s.startWatch()
-	r.mark("mmm watch restarted")
+	if err := w.start(); err != nil {
+		r.addNote(fmt.Sprintf("restart of %s: %v", w.what, err))
+	}
+	r.mark("%s restarted", w.what)
 	r.waitNewWriter(2*time.Second, 30*time.Second)
 	r.heal("restart mariadbd of %s", r.old)
 	return s.restartServer(r.old)
@@ -283,8 +325,12 @@ func tailFor(path string, offset int64, re *regexp.Regexp, timeout time.Duration
 }
 
 // undoFaults puts back what a fault interrupted by a failing test may have
-// left: links down, blackhole routes, stopped servers.
+// left: links down (hosts' and watch nodes'), blackhole routes, stopped
+// servers.
 func (s *suite) undoFaults() {
+	for _, n := range s.nodes {
+		_ = s.setNodeLink(n, true)
+	}
 	for _, h := range s.hosts {
 		_ = s.setLink(h, true)
 		_ = s.ip("route", "del", "blackhole", s.c.Host(h).Address+"/32")

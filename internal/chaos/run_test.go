@@ -46,6 +46,11 @@ type run struct {
 	tInjected time.Time
 
 	logOffsets map[string]int64 // watch and agent logs at the start
+
+	// The raft faults: the leader when the run started, and the leaders the
+	// fault killed or cut off.
+	leaderAtStart string
+	killedLeaders []string
 }
 
 type event struct {
@@ -162,7 +167,7 @@ func (s *suite) runOne(f *fault, i int) *result {
 	t := s.t
 	old, err := s.settle(true, 4*time.Minute)
 	if err != nil {
-		t.Fatalf("%s run %d: the cluster is not healthy before the run: %v\nwatch log: %s", f.name, i, err, s.watchLog)
+		t.Fatalf("%s run %d: the cluster is not healthy before the run: %v\nwatch log: %s", f.name, i, err, s.watchLogHint())
 	}
 	r := &run{s: s, f: f, i: i, old: old, oldSID: s.sid[old], base: s.nextBase, logOffsets: map[string]int64{}}
 	s.nextBase += 1_000_000
@@ -175,7 +180,12 @@ func (s *suite) runOne(f *fault, i int) *result {
 	_ = os.MkdirAll(r.dir, 0o755)
 	s.current = r
 	defer func() { s.current = nil }()
-	r.logOffsets[s.watchLog] = fileSize(s.watchLog)
+	for _, p := range s.watchLogs() {
+		r.logOffsets[p] = fileSize(p)
+	}
+	if s.raft {
+		r.leaderAtStart, _ = s.leader(5 * time.Second)
+	}
 	for _, h := range s.hosts {
 		p := filepath.Join(s.l.Dir(), h, "agent.log")
 		r.logOffsets[p] = fileSize(p)
@@ -183,6 +193,9 @@ func (s *suite) runOne(f *fault, i int) *result {
 
 	r.tStart = time.Now()
 	r.mark("run start: writer %s (server_id %d), standby %s", old, r.oldSID, r.standby)
+	if s.raft {
+		r.mark("watch nodes %v, leader %s", s.nodes, orDash(r.leaderAtStart))
+	}
 	r.obs = s.observe()
 	r.ld = s.startLoad(r.base)
 	stopBase := make(chan struct{})
@@ -235,10 +248,11 @@ func (s *suite) runOne(f *fault, i int) *result {
 	r.obs.stop()
 
 	res := r.check()
+	r.nodeReport(res)
 	r.write(res)
 	if res.unsafe() {
-		t.Errorf("%s run %d: UNSAFE: %s\n  watch log: %s (this run: %s)\n  run dir: %s\n%s", f.name, i, res.unsafeSummary(), s.watchLog,
-			filepath.Join(r.dir, "watch.log"), r.dir, indent(res.details, "  "))
+		t.Errorf("%s run %d: UNSAFE: %s\n  watch log: %s (this run: %s)\n  run dir: %s\n%s", f.name, i, res.unsafeSummary(), s.watchLogHint(),
+			filepath.Join(r.dir, "watch*.log"), r.dir, indent(res.details, "  "))
 		t.Logf("timeline around the fault (%s run %d):\n%s", f.name, i, r.timeline(r.tFault.Add(-2*time.Second), r.tEnd, 200))
 	}
 	// Leave the cluster healthy for the next run: hosts found errant or
@@ -251,7 +265,7 @@ func (s *suite) runOne(f *fault, i int) *result {
 	}
 	// Healthy again before the next run; what it took counts for this run.
 	if _, err := s.settle(true, 4*time.Minute); err != nil {
-		t.Fatalf("%s run %d: the cluster could not be made healthy after the run: %v\nwatch log: %s\nrun dir: %s", f.name, i, err, s.watchLog, r.dir)
+		t.Fatalf("%s run %d: the cluster could not be made healthy after the run: %v\nwatch log: %s\nrun dir: %s", f.name, i, err, s.watchLogHint(), r.dir)
 	}
 	res.notes = r.notesCopy()
 	res.repairs = countRepairs(res.notes)
@@ -314,7 +328,9 @@ func (r *run) write(res *result) {
 		defer out.Close()
 		_, _ = io.Copy(out, f)
 	}
-	copySlice(r.s.watchLog, filepath.Join(r.dir, "watch.log"))
+	for _, p := range r.s.watchLogs() {
+		copySlice(p, filepath.Join(r.dir, filepath.Base(p)))
+	}
 	for _, h := range r.s.hosts {
 		copySlice(filepath.Join(r.s.l.Dir(), h, "agent.log"), filepath.Join(r.dir, "agent-"+h+".log"))
 	}
@@ -384,6 +400,9 @@ func (r *run) timeline(from, to time.Time, max int) string {
 				st = append(st, h+"="+p.States[h])
 			}
 			cur = fmt.Sprintf("writer=%s vip=%s %s", p.Writer, p.VIPOn, strings.Join(st, " "))
+			if p.Node != "" {
+				cur = fmt.Sprintf("(node %s) leader=%s %s", p.Node, orDash(p.Leader), cur)
+			}
 		}
 		if cur != prev {
 			evs = append(evs, event{p.At, "watch: " + cur})

@@ -55,6 +55,8 @@ type statusPoll struct {
 	Writer string
 	States map[string]string
 	VIPOn  string // who holds the writer VIP in the watch's view
+	// Several watch nodes: the node that answered and the leader it names.
+	Node, Leader string
 }
 
 // observer runs the samplers of one run.
@@ -176,7 +178,8 @@ func (o *observer) statusOnce() {
 	if err != nil {
 		p.Err = "watch API: " + shortErr(err)
 	} else {
-		p.Writer = st.Writer
+		p.At = st.receivedAt
+		p.Writer, p.Node, p.Leader = st.Writer, st.Node, st.Leader
 		p.States = map[string]string{}
 		for _, h := range st.Hosts {
 			p.States[h.Name] = h.State

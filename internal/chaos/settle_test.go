@@ -19,6 +19,21 @@ func (s *suite) healthy() (string, string) {
 	if err != nil {
 		return "", "watch: " + err.Error()
 	}
+	if s.raft {
+		// The leader answers, and every node is in raft: a run starts with
+		// three nodes, whatever the previous run killed.
+		if st.Leader == "" || st.Node != st.Leader {
+			return "", fmt.Sprintf("watch nodes: no leader answers (node %s names leader %q)", st.Node, st.Leader)
+		}
+		for _, n := range st.Nodes {
+			if n.State != "Leader" && n.State != "Follower" {
+				return "", fmt.Sprintf("watch node %s is %s %s", n.Name, n.State, n.Error)
+			}
+		}
+		if len(st.Nodes) != len(s.nodes) {
+			return "", fmt.Sprintf("the leader %s sees %d watch nodes, want %d", st.Leader, len(st.Nodes), len(s.nodes))
+		}
+	}
 	if st.Mode != "active" {
 		return "", "watch mode " + st.Mode
 	}
@@ -99,7 +114,21 @@ func (s *suite) settle(repair bool, timeout time.Duration) (string, error) {
 }
 
 func (s *suite) settleActions(repair bool, start time.Time, badSince map[string]time.Time, repaired map[string]bool, applied *bool) {
-	if !s.watchAlive() {
+	switch {
+	case s.raft:
+		var gone []string
+		for _, n := range s.nodes {
+			if !s.nodeAlive(n) {
+				gone = append(gone, n)
+			}
+		}
+		if len(gone) > 0 {
+			s.note(fmt.Sprintf("watch nodes %v were not running: restarted", gone))
+			if err := s.startNodes(gone...); err != nil {
+				s.logf("settle: %v", err)
+			}
+		}
+	case !s.watchAlive():
 		s.note("the watch process was gone: restarted")
 		s.startWatch()
 	}

@@ -56,7 +56,13 @@ type suite struct {
 	watch     *watchProc
 	watchLog  string
 	stateFile string
-	api       *apiClient
+	api       *apiClient // the single watch's, or every watch node's
+
+	// The raft faults' phase (raft_test.go): three watch nodes act instead
+	// of the single watch.
+	raft    bool
+	raftCfg string   // their file: cfg with node blocks instead of monitor.listen
+	nodes   []string // the lab's watch nodes
 
 	rootMu sync.Mutex
 	roots  map[string]*sql.DB // root over the socket, for checks and repairs
@@ -68,7 +74,9 @@ type suite struct {
 	current  *run // the run in progress, for the notes of settle
 }
 
-func newSuite(t *testing.T) *suite {
+// newSuite converges the lab and starts the single watch, or, when only raft
+// faults run, the watch nodes.
+func newSuite(t *testing.T, raftOnly bool) *suite {
 	l := labtest.Get(t)
 	c := l.Cluster()
 	s := &suite{t: t, l: l, c: c, sid: map[string]uint32{}, hostOf: map[uint32]string{},
@@ -78,6 +86,9 @@ func newSuite(t *testing.T) *suite {
 		t.Fatalf("the chaos lab needs a writer role with one IP and two masters")
 	}
 	s.vip, s.masters = role.IPs[0], slices.Clone(role.Hosts)
+	for _, n := range c.Monitor.Nodes {
+		s.nodes = append(s.nodes, n.Name)
+	}
 	for _, h := range c.Hosts {
 		s.hosts = append(s.hosts, h.Name)
 		id := c.ServerIDFor(h)
@@ -102,7 +113,11 @@ func newSuite(t *testing.T) *suite {
 
 	s.stateFile = filepath.Join(s.dir, "watch.state")
 	s.watchLog = filepath.Join(s.dir, "watch.log")
-	s.api = &apiClient{base: "http://" + c.Monitor.Listen, token: c.Monitor.Token.Value()}
+	s.api = &apiClient{bases: []string{"http://" + c.Monitor.Listen}, token: c.Monitor.Token.Value()}
+	if raftOnly {
+		s.useRaft()
+		return s
+	}
 	s.startWatch()
 	t.Cleanup(s.stopWatch)
 	if _, err := s.settle(true, 3*time.Minute); err != nil {
@@ -264,7 +279,7 @@ func (s *suite) startWatch() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("mmm watch does not answer on %s: %v (log %s)", s.api.base, err, s.watchLog)
+			s.t.Fatalf("mmm watch does not answer on %s: %v (log %s)", s.api.bases[0], err, s.watchLog)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -302,11 +317,28 @@ func (s *suite) stopWatch() { s.killWatch(syscall.SIGTERM, 10*time.Second) }
 
 // --- the control API -------------------------------------------------------
 
-type apiClient struct{ base, token string }
+// apiClient asks the single watch (one base), or every watch node (several:
+// see status).
+type apiClient struct {
+	bases []string
+	token string
+}
 
 // status is the part of GET /v1/status the suite reads (its own type: the
 // watch's is being rewritten).
 type status struct {
+	// Several watch nodes: the one that answered, the leader, and every node
+	// as the answering one sees it.
+	Node   string `json:"node"`
+	Leader string `json:"leader"`
+	Epoch  uint64 `json:"epoch"`
+	Nodes  []struct {
+		Name  string `json:"name"`
+		State string `json:"state"` // Leader, Follower, Candidate, unreachable
+		Term  uint64 `json:"term"`
+		Error string `json:"error"`
+	} `json:"nodes"`
+
 	Mode          string `json:"mode"`
 	Writer        string `json:"writer"`
 	WriterVerdict string `json:"writer_verdict"`
@@ -326,7 +358,12 @@ type status struct {
 	Events []struct {
 		At      time.Time `json:"at"`
 		Message string    `json:"message"`
+		Kind    string    `json:"kind"`
 	} `json:"events"`
+
+	// receivedAt is when this answer arrived (with several watch nodes, the
+	// poll may wait longer for the leader's).
+	receivedAt time.Time
 }
 
 func (st *status) state(host string) string {
@@ -357,6 +394,12 @@ func (st *status) holds(host, ip string) bool {
 func (st *status) render() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "mode %s writer %q verdict %s (%s) last_failure %q\n", st.Mode, st.Writer, st.WriterVerdict, st.VerdictWhy, st.LastFailure)
+	if st.Node != "" {
+		fmt.Fprintf(&b, "  answered by watch node %s, leader %q, epoch %d\n", st.Node, st.Leader, st.Epoch)
+		for _, n := range st.Nodes {
+			fmt.Fprintf(&b, "  node %s %s term %d %s\n", n.Name, n.State, n.Term, n.Error)
+		}
+	}
 	for _, h := range st.Hosts {
 		var roles []string
 		for _, r := range h.Roles {
@@ -376,8 +419,48 @@ func (st *status) render() string {
 
 var apiHTTP = &http.Client{Timeout: 2 * time.Second}
 
+// status is GET /v1/status of the single watch; with several watch nodes,
+// of all of them at once: the leader's own answer as soon as it comes (its
+// view is the one that acts), else, once every node answered or failed, the
+// first answer in the file's order.
 func (a *apiClient) status(ctx context.Context) (*status, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/v1/status", nil)
+	if len(a.bases) == 1 {
+		return a.statusAt(ctx, a.bases[0])
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		i   int
+		st  *status
+		err error
+	}
+	ch := make(chan answer, len(a.bases))
+	for i, b := range a.bases {
+		go func() {
+			st, err := a.statusAt(ctx, b)
+			ch <- answer{i, st, err}
+		}()
+	}
+	got := make([]answer, len(a.bases))
+	for range a.bases {
+		an := <-ch
+		if an.err == nil && an.st.Leader != "" && an.st.Node == an.st.Leader {
+			return an.st, nil
+		}
+		got[an.i] = an
+	}
+	var errs []string
+	for _, an := range got {
+		if an.err == nil {
+			return an.st, nil
+		}
+		errs = append(errs, an.err.Error())
+	}
+	return nil, fmt.Errorf("no watch node answers: %s", strings.Join(errs, "; "))
+}
+
+func (a *apiClient) statusAt(ctx context.Context, base string) (*status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/status", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -398,12 +481,25 @@ func (a *apiClient) status(ctx context.Context) (*status, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("GET /v1/status: %w", err)
 	}
+	st.receivedAt = time.Now()
 	return &st, nil
 }
 
+// command POSTs a control command: to the single watch, or to the watch
+// nodes in order until one takes it (a follower forwards it to the leader).
 func (a *apiClient) command(verb string, body any) error {
+	var err error
+	for _, b := range a.bases {
+		if err = a.commandAt(b, verb, body); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (a *apiClient) commandAt(base, verb string, body any) error {
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(http.MethodPost, a.base+"/v1/"+verb, bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/"+verb, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
