@@ -337,7 +337,10 @@ func (w *Watch) Start(ctx context.Context) {
 		// A node acts only once it leads (takeover, raft.go); until then it
 		// shows what the leader committed and what it sees itself.
 		w.follow()
-		w.lastLive = w.cfg.Inspect(ctx)
+		// No inspection here: a lost host would hold the node (and its
+		// takeover, should raft elect it now) for its timeouts; the probes
+		// start with Run.
+		w.lastLive = w.liveFromFacts(time.Now())
 		w.log.Info("watch node started", "node", w.cfg.Raft.Name(), "mode", w.mode, "writer", orNone(w.writer))
 		w.event("watch node %s started (a follower until raft elects it)", w.cfg.Raft.Name())
 		return
