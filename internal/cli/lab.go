@@ -66,21 +66,30 @@ func (c *LabUpCmd) Run(g *Globals) error {
 	return nil
 }
 
+// labChild is what the lab's agents and watches run: this very binary, the
+// file by its absolute path, and the environment with the --var values as
+// MMM_VAR_* (never in the arguments: secrets stay out of ps).
+func labChild(g *Globals) (self, config string, env []string, err error) {
+	if self, err = os.Executable(); err != nil {
+		return "", "", nil, fmt.Errorf("find the mmm binary: %w", err)
+	}
+	if config, err = filepath.Abs(g.Config); err != nil {
+		return "", "", nil, err
+	}
+	env = os.Environ()
+	for k, v := range g.Var {
+		env = append(env, "MMM_VAR_"+k+"="+v)
+	}
+	return self, config, env, nil
+}
+
 // startLabAgents runs this very binary as `mmm agent` in every namespace.
 // Variables set with --var reach the agents through MMM_VAR_* in their
 // environment, never their arguments (secrets stay out of ps).
 func startLabAgents(g *Globals, l *lab.Lab) error {
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the mmm binary for the agents: %w", err)
-	}
-	config, err := filepath.Abs(g.Config)
+	self, config, env, err := labChild(g)
 	if err != nil {
 		return err
-	}
-	env := os.Environ()
-	for k, v := range g.Var {
-		env = append(env, "MMM_VAR_"+k+"="+v)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -100,17 +109,9 @@ func startLabAgents(g *Globals, l *lab.Lab) error {
 // them. Variables reach the watches as MMM_VAR_* in their environment, like
 // the agents'.
 func startLabWatches(g *Globals, l *lab.Lab) error {
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the mmm binary for the watch: %w", err)
-	}
-	config, err := filepath.Abs(g.Config)
+	self, config, env, err := labChild(g)
 	if err != nil {
 		return err
-	}
-	env := os.Environ()
-	for k, v := range g.Var {
-		env = append(env, "MMM_VAR_"+k+"="+v)
 	}
 	single := len(l.Cluster().Monitor.Nodes) == 0
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
