@@ -117,7 +117,7 @@ func Open(cfg Config) (*Node, error) {
 	rc.Logger = hlog
 	hb, ll := Timeouts(cfg.Lease)
 	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = hb, hb, ll
-	rc.CommitTimeout = 20 * time.Millisecond
+	rc.CommitTimeout = hb
 	// The state is small (one JSON document): snapshot often, keep a short
 	// tail of log behind it.
 	rc.SnapshotThreshold, rc.TrailingLogs = 512, 256

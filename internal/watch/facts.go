@@ -367,7 +367,7 @@ func (w *Watch) agentLoop(ctx context.Context, h *topology.Host) {
 	defer t.Stop()
 	ask := true
 	for {
-		if ask || time.Since(w.facts.Get(h.Name).AgentOKAt) >= w.probePeriod() {
+		if ask || time.Since(w.facts.Get(h.Name).AgentOKAt) >= w.agentAskPeriod() {
 			actx, cancel := context.WithTimeout(ctx, w.agentTimeout())
 			st, err := w.cfg.Agents.Status(actx, h.Name)
 			cancel()
@@ -388,6 +388,18 @@ func (w *Watch) agentLoop(ctx context.Context, h *topology.Host) {
 			ask = true
 		}
 	}
+}
+
+// agentAskPeriod is how often an agent is asked for its status: every
+// probe period by the watch that acts (detection uses the answers); by a
+// follower watch node every half lease, which keeps its view of the roles
+// current and a nonce at hand should it take over (an older one costs the
+// first renewal one round trip), at an eighth of the cost to the agents.
+func (w *Watch) agentAskPeriod() time.Duration {
+	if w.cfg.Raft != nil && !w.actingNow() {
+		return max(w.lease()/2, w.probePeriod())
+	}
+	return w.probePeriod()
 }
 
 // recordAgent stores an agent's answer (a status, or a renewal's answer,

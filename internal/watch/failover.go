@@ -19,7 +19,7 @@ import (
 // checkWriter applies the detection rules to the writer's latest facts and
 // fails over when it is dead.
 func (w *Watch) checkWriter(ctx context.Context, live *topology.Live) {
-	if w.writer == "" {
+	if w.writer == "" && !w.adoptWriter(live) {
 		return
 	}
 	f := w.detect(live)
@@ -46,6 +46,22 @@ func (w *Watch) checkWriter(ctx context.Context, live *topology.Live) {
 	if v == WriterDead {
 		w.failover(ctx, live, f)
 	}
+}
+
+// adoptWriter takes as the writer the one writable master of a cluster the
+// watch found without one (started before `mmm apply` converged it): reality
+// wins, as at start-up. Two writable masters are the second-writer fence's
+// business, not a writer to adopt.
+func (w *Watch) adoptWriter(live *topology.Live) bool {
+	writers := plan.LiveWriters(w.c, live)
+	if writers == "" || strings.Contains(writers, "+") {
+		return false
+	}
+	w.setWriter(writers)
+	w.log.Warn("a writer appeared: the watch had none and takes the one writable master", "writer", writers)
+	w.event("%s is the writer: the watch had none, and it is the one writable master (made so outside the watch, e.g. by mmm apply)", writers)
+	w.save()
+	return true
 }
 
 // detect builds the detector's input from the facts.

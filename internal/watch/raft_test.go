@@ -218,3 +218,30 @@ func TestFirstLeaderTakesTheStateFile(t *testing.T) {
 		t.Errorf("not committed to raft: %+v %v", committed.Mode, err)
 	}
 }
+
+// A watch started on a cluster without a writer takes the master that
+// `mmm apply` makes writable later; never one of two writable masters.
+func TestWriterAppears(t *testing.T) {
+	live := fakeLive(testCluster())
+	live.Hosts["master1"].ReadOnly = true
+	live.VIPs = map[string][]string{}
+	w, _ := newTestWatch(t, func() *topology.Live { return live })
+	w.Start(context.Background())
+	if w.Status().Writer != "" {
+		t.Fatalf("writer %q at start with nobody writable", w.Status().Writer)
+	}
+	two := fakeLive(testCluster())
+	two.Hosts["master2"].ReadOnly = false
+	w.mu.Lock()
+	w.checkWriter(context.Background(), two)
+	w.mu.Unlock()
+	if got := w.Status().Writer; got != "" {
+		t.Fatalf("adopted %q with two writable masters", got)
+	}
+	w.mu.Lock()
+	w.checkWriter(context.Background(), fakeLive(testCluster()))
+	w.mu.Unlock()
+	if got := w.Status().Writer; got != "master1" {
+		t.Fatalf("writer %q, want master1 once it alone is writable", got)
+	}
+}
