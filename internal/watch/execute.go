@@ -144,6 +144,9 @@ func (r *leaseVIPRunner) RunStep(ctx context.Context, s plan.Step) error {
 	}
 	unlock := w.leases.lockHost(s.Host)
 	defer unlock()
+	if w.leases.Unknown(s.Host) {
+		return fmt.Errorf("agent %s: what it holds is not known yet since this watch node took over; the next round tries again", s.Host)
+	}
 	var roles []RoleIP
 	for _, x := range w.leases.Held(s.Host) {
 		if x.IP != s.VIP.IP {

@@ -368,6 +368,7 @@ func (w *Watch) agentLoop(ctx context.Context, h *topology.Host) {
 	ask := true
 	for {
 		if ask || time.Since(w.facts.Get(h.Name).AgentOKAt) >= w.agentAskPeriod() {
+			asked := time.Now()
 			actx, cancel := context.WithTimeout(ctx, w.agentTimeout())
 			st, err := w.cfg.Agents.Status(actx, h.Name)
 			cancel()
@@ -376,6 +377,9 @@ func (w *Watch) agentLoop(ctx context.Context, h *topology.Host) {
 			}
 			if err == nil {
 				w.leases.SetNonce(h.Name, st.Nonce, time.Now())
+				if w.leases.Learned(h.Name, fromAgentRoles(st.Roles), asked) {
+					signal(w.renewKick[h.Name]) // its renewals may start
+				}
 			}
 			w.recordAgent(h.Name, st, err)
 		}

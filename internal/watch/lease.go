@@ -35,6 +35,10 @@ type leases struct {
 	ttl     time.Duration
 	// streaks: per host, the current run of accepted grants (failsafe).
 	streaks map[string]streak
+	// unknownSince: hosts whose roles a new leader has not read yet, since
+	// its takeover (raft.go): nothing is granted to them until an agent
+	// status asked after that moment says what they hold.
+	unknownSince map[string]time.Time
 }
 
 // streak is a run of accepted grants to one agent, each answer within 5/16
@@ -53,7 +57,8 @@ type nonce struct {
 
 func newLeases(ttl time.Duration) *leases {
 	return &leases{held: map[string][]RoleIP{}, renewed: map[string]time.Time{}, fenced: map[string]bool{}, hostMu: map[string]*sync.Mutex{},
-		nonce: map[string]nonce{}, bounds: map[string]time.Time{}, ttl: ttl, streaks: map[string]streak{}}
+		nonce: map[string]nonce{}, bounds: map[string]time.Time{}, ttl: ttl, streaks: map[string]streak{},
+		unknownSince: map[string]time.Time{}}
 }
 
 // Accepted records that host's agent accepted a grant; at is when its
@@ -170,6 +175,38 @@ func (l *leases) SetHeld(host string, roles []RoleIP) {
 	l.held[host] = roles
 }
 
+// SetUnknown marks hosts' roles unknown since at (a takeover).
+func (l *leases) SetUnknown(hosts []string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range hosts {
+		l.unknownSince[h] = at
+	}
+}
+
+// Unknown says whether host's roles are not known since a takeover.
+func (l *leases) Unknown(host string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.unknownSince[host]
+	return ok
+}
+
+// Learned takes roles as what host holds, if host's roles were unknown and
+// the status saying so was asked at or after the takeover (an answer to an
+// older question may predate the previous leader's last move).
+func (l *leases) Learned(host string, roles []RoleIP, asked time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	since, ok := l.unknownSince[host]
+	if !ok || asked.Before(since) {
+		return false
+	}
+	delete(l.unknownSince, host)
+	l.held[host] = roles
+	return true
+}
+
 func (l *leases) Forget(host string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -261,7 +298,9 @@ func (w *Watch) renewLoop(ctx context.Context) {
 // renewHost sends host the roles it holds with a fresh lease, bounded by
 // the agent timeout, unless it is fenced.
 func (w *Watch) renewHost(ctx context.Context, host string) {
-	if w.leases.Fenced(host) || !w.actingNow() {
+	// A host whose roles this leader has not read yet gets nothing: a stale
+	// role set would move a VIP back (raft.go, takeover).
+	if w.leases.Fenced(host) || !w.actingNow() || w.leases.Unknown(host) {
 		return
 	}
 	unlock := w.leases.lockHost(host)

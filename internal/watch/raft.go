@@ -21,7 +21,8 @@ import (
 // committed (Barrier), (2) took their state, (3) committed an epoch above
 // every epoch committed before and every epoch an agent saw, and (4)
 // assumed that every lease a predecessor granted holds one more lease from
-// now. It stops acting the moment raft says it is no longer leader; an
+// now; and it grants a host nothing until that host's agent said, asked
+// after the takeover, what it holds. It stops acting the moment raft says it is no longer leader; an
 // isolated leader steps down after raft's leader lease timeout, and the
 // grants it may still send carry an epoch the agents saw surpassed.
 
@@ -142,7 +143,15 @@ func (w *Watch) takeover(ctx context.Context) {
 		w.log.Error("leader takeover failed; trying again", "error", err)
 		return
 	}
+	// What each agent holds is read afresh before anything is granted to
+	// it: this node's view of the roles may predate its predecessor's last
+	// VIP move. The agent loops ask at once; each host's renewals start with
+	// its answer (a round trip).
+	w.leases.SetUnknown(w.hostNames(), time.Now())
 	w.acting.Store(true)
+	for _, h := range w.c.Hosts {
+		signal(w.facts.suspect[h.Name])
+	}
 	w.log.Warn("leading: this watch node acts", "node", w.cfg.Raft.Name(), "epoch", w.epochNow(), "took", time.Since(t0).Round(time.Millisecond))
 	w.event("%s leads (epoch %d), took over in %s", w.cfg.Raft.Name(), w.epochNow(), time.Since(t0).Round(time.Millisecond))
 	w.resumeIntent()

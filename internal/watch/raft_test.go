@@ -125,6 +125,16 @@ func TestTakeoverEpochBoundsAndStepDown(t *testing.T) {
 		}
 	}
 	w.renewHost(context.Background(), "master1")
+	if ag.leased["master1"] != 0 {
+		t.Errorf("the new leader renewed master1 before it read what master1 holds")
+	}
+	if w.leases.Learned("master1", nil, before.Add(-time.Second)) {
+		t.Error("an answer asked before the takeover was taken as master1's roles")
+	}
+	if !w.leases.Learned("master1", []RoleIP{{Role: "writer", IP: "10.0.0.100"}}, time.Now()) {
+		t.Fatal("an answer asked after the takeover was not taken")
+	}
+	w.renewHost(context.Background(), "master1")
 	if ag.leased["master1"] != 1 {
 		t.Errorf("the leader renewed master1 %d times, want 1", ag.leased["master1"])
 	}
