@@ -101,7 +101,12 @@ func (c *WatchCmd) Run(g *Globals) error {
 	var node *consensus.Node
 	if nodes := s.cluster.Monitor.Nodes; len(nodes) > 0 || c.Node != "" {
 		nd := s.cluster.Monitor.Node(c.Node)
-		if nd == nil {
+		switch {
+		case nd == nil && len(nodes) == 0:
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s declares no watch node (no node block in monitor): run `mmm watch` without --node, or declare the nodes", g.Config)}
+		case nd == nil && c.Node != "":
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s declares no watch node %q; its nodes are %s: run one of them with `mmm watch --node NAME`", g.Config, c.Node, nodeNames(nodes))}
+		case nd == nil:
 			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s declares the watch nodes %s: run one of them with `mmm watch --node NAME`", g.Config, nodeNames(nodes))}
 		}
 		node, err = openNode(g, s.cluster, nd, c.DataDir)

@@ -80,7 +80,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("raft data directory: %w", err)
+		return nil, fmt.Errorf("raft data directory %s (set it with --data-dir): %w", cfg.Dir, err)
 	}
 	store, err := raftboltdb.New(raftboltdb.Options{
 		Path: filepath.Join(cfg.Dir, "raft.db"),
