@@ -300,6 +300,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("PUT /v1/roles", a.handleSetRoles)
 	mux.HandleFunc("POST /v1/fence", a.handleFence)
 	mux.HandleFunc("POST /v1/witness", a.handleWitness)
+	mux.HandleFunc("POST /v1/relay", a.handleRelay)
 	mux.HandleFunc("POST /v1/failsafe", a.handleFailsafe)
 	mux.HandleFunc("GET /v1/backup", a.handleBackup)
 	mux.HandleFunc("POST /v1/clone", a.handleClone)

@@ -25,6 +25,7 @@ import (
 //	PUT  /v1/roles    monitor, operator (apply's static roles)
 //	POST /v1/fence    monitor, operator
 //	POST /v1/witness  monitor
+//	POST /v1/relay    monitor (a tunnel to another declared agent, relay.go)
 //	POST /v1/failsafe another host (the writer's agent asking, docs/fencing.md)
 //	GET  /v1/backup   another host, and only while that host's agent runs a
 //	                  clone from this one (asked back: GET /v1/clone on it)
@@ -46,7 +47,7 @@ func allowed(method, path, self string, id pki.Identity) error {
 		ok, who = id.Kind != "", "any mmm identity"
 	case "PUT /v1/roles", "POST /v1/fence":
 		ok, who = id == pki.Monitor || id == pki.Operator, "the monitor or an operator"
-	case "POST /v1/witness":
+	case "POST /v1/witness", "POST /v1/relay":
 		ok, who = id == pki.Monitor, "the monitor"
 	case "GET /v1/backup":
 		ok, who = other, "the host being bootstrapped from this one"

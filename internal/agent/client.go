@@ -53,10 +53,28 @@ type Client struct {
 	// a tls block: pki.Monitor (the watch), pki.Host(NAME) (an agent), or
 	// pki.Operator (apply and the other commands; the zero value).
 	Identity pki.Identity
+	// Relay: a status request or a grant that has no answer from the host's
+	// agent within HedgeAfter (or cannot connect) is sent again through
+	// another host's agent (relay.go). The watch sets it, so a monitor cut
+	// off from one host alone keeps that host's lease.
+	Relay bool
+	// HedgeAfter is how long the direct request is given alone; 0: 100ms.
+	HedgeAfter time.Duration
 
 	once sync.Once
 	http *http.Client
 	err  error
+
+	relayOnce sync.Once
+	relayHTTP *http.Client
+	relayErr  error
+	relayMu   sync.Mutex
+	relayNext int // index in Cluster.Hosts of the host that relayed last
+	// OnPath, if set, is called when the way to a host's agent changes:
+	// via is the relaying host, "" direct again.
+	OnPath  func(host, via string)
+	pathMu  sync.Mutex
+	pathVia map[string]string
 }
 
 // APIError is an answer other than 200 from an agent.
@@ -184,11 +202,7 @@ func (c *Client) doJSON(ctx context.Context, host, method, path string, body, ou
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hc, req, err := c.request(ctx, host, method, path, body)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
+	resp, via, err := c.send(ctx, host, method, path, body)
 	if err != nil {
 		// *url.Error names the URL (address, no token).
 		return fmt.Errorf("agent %s: %w", host, err)
@@ -196,6 +210,9 @@ func (c *Client) doJSON(ctx context.Context, host, method, path string, body, ou
 	defer resp.Body.Close()
 	if err := checkProtocol(host, resp); err != nil {
 		return err
+	}
+	if c.Relay && hedged(method, path) {
+		c.notePath(host, via)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return apiError(host, resp)
@@ -210,27 +227,37 @@ func (c *Client) doJSON(ctx context.Context, host, method, path string, body, ou
 	return nil
 }
 
+// notePath calls OnPath when the way host's agent answered changed.
+func (c *Client) notePath(host, via string) {
+	c.pathMu.Lock()
+	if c.pathVia == nil {
+		c.pathVia = map[string]string{}
+	}
+	old, known := c.pathVia[host]
+	c.pathVia[host] = via
+	c.pathMu.Unlock()
+	if c.OnPath != nil && (old != via) && (known || via != "") {
+		c.OnPath(host, via)
+	}
+}
+
 // request builds an authenticated request to host's agent, with body as JSON.
-func (c *Client) request(ctx context.Context, host, method, path string, body any) (*http.Client, *http.Request, error) {
+func (c *Client) request(ctx context.Context, host, method, path string, body any) (*http.Request, error) {
 	base, err := c.URL(host)
 	if err != nil {
-		return nil, nil, err
-	}
-	hc, err := c.client()
-	if err != nil {
-		return nil, nil, fmt.Errorf("agent %s: %w", host, err)
+		return nil, err
 	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
-		return nil, nil, fmt.Errorf("agent %s: %w", host, err)
+		return nil, fmt.Errorf("agent %s: %w", host, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Cluster.Agent.Token.Value())
 	setCloneToken(c.Cluster, req) // authz.go
@@ -238,7 +265,7 @@ func (c *Client) request(ctx context.Context, host, method, path string, body an
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return hc, req, nil
+	return req, nil
 }
 
 // apiError reads an answer other than 200 into an *APIError.

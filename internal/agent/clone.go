@@ -231,7 +231,12 @@ func (c *Client) Clone(ctx context.Context, host, donor string, overwrite bool, 
 // body by ctx alone.
 func (c *Client) stream(ctx context.Context, host, method, path string, body any) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	hc, req, err := c.request(ctx, host, method, path, body)
+	hc, err := c.client()
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("agent %s: %w", host, err)
+	}
+	req, err := c.request(ctx, host, method, path, body)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -20,9 +20,9 @@ import (
 // endpoint of host master1's agent.
 func TestAllowed(t *testing.T) {
 	mon, op, self, other := pki.Monitor, pki.Operator, pki.Host("master1"), pki.Host("master2")
-	endpoints := []string{"GET /v1/status", "PUT /v1/roles", "POST /v1/fence", "POST /v1/witness", "POST /v1/failsafe", "GET /v1/backup", "GET /v1/clone", "POST /v1/clone"}
+	endpoints := []string{"GET /v1/status", "PUT /v1/roles", "POST /v1/fence", "POST /v1/witness", "POST /v1/relay", "POST /v1/failsafe", "GET /v1/backup", "GET /v1/clone", "POST /v1/clone"}
 	want := map[pki.Identity][]string{
-		mon:   {"GET /v1/status", "PUT /v1/roles", "POST /v1/fence", "POST /v1/witness"},
+		mon:   {"GET /v1/status", "PUT /v1/roles", "POST /v1/fence", "POST /v1/witness", "POST /v1/relay"},
 		op:    {"GET /v1/status", "PUT /v1/roles", "POST /v1/fence", "POST /v1/clone"},
 		self:  {"GET /v1/status"},
 		other: {"GET /v1/status", "POST /v1/failsafe", "GET /v1/backup", "GET /v1/clone"},

@@ -374,7 +374,7 @@ func (r *run) nodeReport(res *result) {
 	// Grants the agents refused as stale (a deposed leader's, a late one).
 	stale := map[string]int{}
 	for _, h := range s.hosts {
-		p := filepath.Join(s.l.Dir(), h, "agent.log")
+		p := s.l.AgentLog(h)
 		if n := len(linesFrom(p, r.logOffsets[p], reStaleGrant)); n > 0 {
 			stale[h] = n
 		}

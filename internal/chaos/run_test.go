@@ -187,7 +187,7 @@ func (s *suite) runOne(f *fault, i int) *result {
 		r.leaderAtStart, _ = s.leader(5 * time.Second)
 	}
 	for _, h := range s.hosts {
-		p := filepath.Join(s.l.Dir(), h, "agent.log")
+		p := s.l.AgentLog(h)
 		r.logOffsets[p] = fileSize(p)
 	}
 
@@ -332,7 +332,7 @@ func (r *run) write(res *result) {
 		copySlice(p, filepath.Join(r.dir, filepath.Base(p)))
 	}
 	for _, h := range r.s.hosts {
-		copySlice(filepath.Join(r.s.l.Dir(), h, "agent.log"), filepath.Join(r.dir, "agent-"+h+".log"))
+		copySlice(r.s.l.AgentLog(h), filepath.Join(r.dir, "agent-"+h+".log"))
 	}
 	_ = os.WriteFile(filepath.Join(r.dir, "timeline.txt"), []byte(r.timeline(r.tStart, r.tEnd.Add(time.Second), 0)), 0o644)
 	_ = os.WriteFile(filepath.Join(r.dir, "result.txt"), []byte(res.line()+"\n"+res.details+"\nnotes:\n"+strings.Join(r.notesCopy(), "\n")+"\n"), 0o644)

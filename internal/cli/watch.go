@@ -95,6 +95,16 @@ func (c *WatchCmd) Run(g *Globals) error {
 	}
 	if ac := s.agents(); ac != nil {
 		ac.Identity = pki.Monitor // with a tls block: the watch's certificate
+		// A monitor cut off from one host alone reaches its agent through
+		// another's, so that host keeps its lease (docs/watch.md, "Relay").
+		ac.Relay, ac.HedgeAfter = true, watch.RelayHedge(s.cluster)
+		ac.OnPath = func(host, via string) {
+			if via == "" {
+				g.Logger.Info("agent answers the monitor directly again", "host", host)
+				return
+			}
+			g.Logger.Warn("agent reached only through another host's agent: the monitor's own way to it is lost", "host", host, "via", via)
+		}
 		cfg.Agents = ac
 	}
 	listen, what := s.cluster.Monitor.Listen, "monitor.listen"

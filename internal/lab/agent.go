@@ -56,13 +56,16 @@ func (l *Lab) StartAgents(ctx context.Context, command AgentCommand) (map[string
 	return pids, errors.Join(errs...)
 }
 
+// AgentLog is the file a host's agent started by StartAgents writes to.
+func (l *Lab) AgentLog(host string) string { return filepath.Join(l.dir, host, "agent.log") }
+
 func (l *Lab) startAgent(ctx context.Context, host string, cmd *exec.Cmd) (int, error) {
 	h := l.cluster.Host(host)
 	dir := filepath.Join(l.dir, host)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err
 	}
-	logPath := filepath.Join(dir, "agent.log")
+	logPath := l.AgentLog(host)
 	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return 0, err

@@ -886,8 +886,22 @@ func leaseOf(c *topology.Cluster) time.Duration {
 	return 5 * time.Second
 }
 
-func (w *Watch) agentTimeout() time.Duration {
-	t := w.c.Monitor.CheckPeriod
+// RelayHedge is how long the watch waits for an agent's direct answer to a
+// status request or a grant before it sends a copy through another host's
+// agent (agent.Client.Relay): a quarter of the agent timeout, within
+// [50ms, lease/8], so a relayed renewal lands well inside the lease.
+func RelayHedge(c *topology.Cluster) time.Duration {
+	h := agentTimeoutOf(c) / 4
+	if l := c.Monitor.Lease / 8; l > 0 && h > l {
+		h = l
+	}
+	return max(h, 50*time.Millisecond)
+}
+
+func (w *Watch) agentTimeout() time.Duration { return agentTimeoutOf(w.c) }
+
+func agentTimeoutOf(c *topology.Cluster) time.Duration {
+	t := c.Monitor.CheckPeriod
 	if t < 500*time.Millisecond {
 		t = 500 * time.Millisecond
 	}

@@ -1,0 +1,435 @@
+package agent
+
+// The relay: a monitor cut off from one host alone (a partial partition:
+// the monitor's route to the writer is lost, the other hosts and the
+// clients still reach it) would stop renewing that host's lease, and the
+// writer would fence itself although nothing is wrong with it. With
+// Client.Relay, a request that gets no answer in time is sent again through
+// another host's agent: POST /v1/relay opens a plain TCP tunnel from that
+// agent to the target agent, and the request runs inside it end to end —
+// the target's TLS, its client-certificate check and the token are the
+// same as on the direct path, and the grant protocol (nonce issued less
+// than a lease ago by the target's own clock, epoch) refuses a relayed
+// grant that arrives late exactly as it refuses a direct one. docs/watch.md,
+// "Relay".
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mysql-mmm/mmm/internal/pki"
+)
+
+// RelayRequest is the body of POST /v1/relay.
+type RelayRequest struct {
+	Cluster string `json:"cluster"`
+	Host    string `json:"host"` // whose agent the tunnel reaches
+}
+
+const (
+	// relayDialTimeout bounds the relaying agent's dial of the target.
+	relayDialTimeout = time.Second
+	// relayLifetime ends a tunnel: the client's pool then dials again,
+	// directly first, so a healed direct path is used again within it.
+	relayLifetime = time.Minute
+)
+
+// handleRelay answers POST /v1/relay: it dials the target host's agent and,
+// on success, answers 200 with an empty body and turns the connection into
+// a byte pipe to it. Only the monitor may open one (authz.go), only to an
+// agent the file declares (never an arbitrary address), never to itself.
+func (a *Agent) handleRelay(w http.ResponseWriter, r *http.Request) {
+	var req RelayRequest
+	if rerr := decode(w, r, &req); rerr != nil {
+		a.refuse(w, r, rerr.code, rerr.msg)
+		return
+	}
+	if req.Cluster != a.cluster.Name {
+		a.refuse(w, r, http.StatusForbidden, "this agent serves cluster "+strconv.Quote(a.cluster.Name)+", not "+strconv.Quote(req.Cluster))
+		return
+	}
+	target := a.cluster.Host(req.Host)
+	switch {
+	case target == nil:
+		a.refuse(w, r, http.StatusForbidden, "host "+strconv.Quote(req.Host)+" is not declared in cluster "+strconv.Quote(a.cluster.Name))
+		return
+	case target.Name == a.host.Name:
+		a.refuse(w, r, http.StatusBadRequest, "a relay to this agent itself: call it directly")
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		a.refuse(w, r, http.StatusInternalServerError, "this connection cannot carry a relay (HTTP/2): speak HTTP/1.1")
+		return
+	}
+	addr := net.JoinHostPort(target.Address, strconv.Itoa(a.cluster.Agent.Port))
+	dctx, cancel := context.WithTimeout(r.Context(), relayDialTimeout)
+	up, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		a.refuse(w, r, http.StatusBadGateway, fmt.Sprintf("host %s cannot reach the agent of %s (%s): %v", a.host.Name, target.Name, addr, err))
+		return
+	}
+	down, brw, err := hj.Hijack()
+	if err != nil {
+		up.Close()
+		a.log.Warn("relay: hijack", "err", err)
+		return
+	}
+	a.log.Info("relay opened", "to", target.Name, "who", identityOf(r), "remote", r.RemoteAddr)
+	// The server's read and write deadlines stay on a hijacked connection;
+	// the tunnel has its own lifetime instead.
+	end := time.Now().Add(relayLifetime)
+	_ = down.SetDeadline(end)
+	_ = up.SetDeadline(end)
+	if _, err := io.WriteString(down, "HTTP/1.1 200 OK\r\n"+ProtocolHeader+": "+strconv.Itoa(ProtocolVersion)+"\r\nContent-Length: 0\r\n\r\n"); err != nil {
+		down.Close()
+		up.Close()
+		return
+	}
+	pipe(down, brw.Reader, up)
+}
+
+// pipe copies both ways until either side ends, then closes both. buffered
+// holds what the client sent after its request, already read.
+func pipe(down net.Conn, buffered *bufio.Reader, up net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(up, buffered) // buffered reads through to down
+		closeWrite(up)
+	}()
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(down, up)
+		closeWrite(down)
+	}()
+	wg.Wait()
+	down.Close()
+	up.Close()
+}
+
+func closeWrite(c net.Conn) {
+	if tc, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+// identityOf names the caller for the log: the certificate's identity when
+// there is one.
+func identityOf(r *http.Request) string {
+	if id, ok := r.Context().Value(identityKey{}).(pki.Identity); ok {
+		return id.String()
+	}
+	return "token"
+}
+
+// hedged says whether a request may be sent a second time through a relay:
+// the lease's two requests, whose duplicates are harmless (a status asks;
+// a grant's nonce is accepted once, the copy gets 409).
+func hedged(method, path string) bool {
+	return (method == http.MethodGet && path == "/v1/status") || (method == http.MethodPut && path == "/v1/roles")
+}
+
+// hedgeAfter is how long a hedged request waits for a direct answer before
+// its copy goes through a relay.
+func (c *Client) hedgeAfter() time.Duration {
+	if c.HedgeAfter > 0 {
+		return c.HedgeAfter
+	}
+	return 100 * time.Millisecond
+}
+
+// attempt is one way of sending a request and what came back.
+type attempt struct {
+	resp   *http.Response
+	err    error
+	via    string // "" direct, else the relaying host
+	cancel context.CancelFunc
+}
+
+// send sends the request to host's agent directly and, when c.Relay and
+// the request is hedged, a copy through another host's agent if the direct
+// one has no answer within hedgeAfter or cannot connect. The first 200
+// wins; another answer wins only when no 200 can come any more. The
+// losers are cancelled.
+func (c *Client) send(ctx context.Context, host, method, path string, body any) (*http.Response, string, error) {
+	hc, err := c.client()
+	if err != nil {
+		return nil, "", fmt.Errorf("agent %s: %w", host, err)
+	}
+	if !c.Relay || !hedged(method, path) || len(c.Cluster.Hosts) < 2 {
+		req, err := c.request(ctx, host, method, path, body)
+		if err != nil {
+			return nil, "", err
+		}
+		resp, err := hc.Do(req)
+		return resp, "", err
+	}
+	results := make(chan attempt, 2)
+	start := func(via string, hc *http.Client) error {
+		actx, cancel := context.WithCancel(ctx)
+		req, err := c.request(actx, host, method, path, body)
+		if err != nil {
+			cancel()
+			return err
+		}
+		go func() {
+			resp, err := hc.Do(req)
+			if via == relayVia {
+				via = c.lastRelay()
+			}
+			results <- attempt{resp: resp, err: err, via: via, cancel: cancel}
+		}()
+		return nil
+	}
+	if err := start("", hc); err != nil {
+		return nil, "", err
+	}
+	pending, relayed := 1, false
+	relay := func() {
+		if relayed {
+			return
+		}
+		relayed = true
+		rc, err := c.relayClient()
+		if err != nil || start(relayVia, rc) != nil {
+			return
+		}
+		pending++
+	}
+	timer := time.NewTimer(c.hedgeAfter())
+	defer timer.Stop()
+	var kept *attempt // a non-200 answer, kept while a 200 may still come
+	var grace <-chan time.Time
+	var firstErr error
+	for pending > 0 {
+		select {
+		case <-timer.C:
+			relay()
+			continue
+		case <-grace:
+			// The agent answered one copy: the other, if it reached the
+			// agent first, answers within about as long.
+			go drainLosers(results, pending)
+			return kept.resp, kept.via, nil
+		case a := <-results:
+			pending--
+			switch {
+			case a.err == nil && a.resp.StatusCode == http.StatusOK:
+				if kept != nil {
+					discard(kept)
+				}
+				go drainLosers(results, pending)
+				return a.resp, a.via, nil
+			case a.err == nil:
+				if kept == nil {
+					kept = &a
+					grace = time.After(c.hedgeAfter())
+				} else {
+					discard(&a)
+				}
+			default:
+				if firstErr == nil {
+					firstErr = a.err
+				}
+				a.cancel()
+				// Refused is an answer of the host itself (its agent is
+				// down): a relay would be refused as well.
+				if !errors.Is(a.err, syscall.ECONNREFUSED) && ctx.Err() == nil {
+					relay()
+				}
+			}
+		}
+	}
+	if kept != nil {
+		return kept.resp, kept.via, nil
+	}
+	return nil, "", firstErr
+}
+
+// discard closes an answer that lost.
+func discard(a *attempt) {
+	a.resp.Body.Close()
+	a.cancel()
+}
+
+// drainLosers closes the answers still to come.
+func drainLosers(results chan attempt, pending int) {
+	for ; pending > 0; pending-- {
+		a := <-results
+		if a.err == nil {
+			discard(&a)
+		} else {
+			a.cancel()
+		}
+	}
+}
+
+// relayVia marks an attempt sent through a relay until it is known which
+// host relayed it.
+const relayVia = "relay"
+
+// lastRelay names the host whose agent opened the last tunnel.
+func (c *Client) lastRelay() string {
+	c.relayMu.Lock()
+	defer c.relayMu.Unlock()
+	return c.Cluster.Hosts[c.relayNext%len(c.Cluster.Hosts)].Name
+}
+
+// relayClient is the HTTP client whose connections are relay tunnels.
+func (c *Client) relayClient() (*http.Client, error) {
+	c.relayOnce.Do(func() {
+		var tlsCfg *tls.Config
+		if tlsOn(c.Cluster) {
+			tlsCfg, c.relayErr = c.clientTLS()
+		}
+		tr := &http.Transport{
+			Proxy:               nil,
+			DialContext:         c.dialRelay,
+			TLSClientConfig:     tlsCfg, // end to end with the target agent
+			TLSHandshakeTimeout: 2 * time.Second,
+			// Tunnels end after relayLifetime on the relaying side; idle
+			// ones are dropped sooner so a healed direct path serves again.
+			IdleConnTimeout:     15 * time.Second,
+			MaxIdleConnsPerHost: 1,
+		}
+		c.relayHTTP = &http.Client{Transport: tr}
+	})
+	return c.relayHTTP, c.relayErr
+}
+
+// dialRelay opens a tunnel to the agent at addr through the first other
+// host's agent that opens one, trying them in turn (starting after the last
+// one that worked) within ctx.
+func (c *Client) dialRelay(ctx context.Context, _, addr string) (net.Conn, error) {
+	target := c.hostAt(addr)
+	if target == "" {
+		return nil, fmt.Errorf("relay: %s is no declared agent", addr)
+	}
+	hosts := c.Cluster.Hosts
+	c.relayMu.Lock()
+	first := c.relayNext
+	c.relayMu.Unlock()
+	var errs []error
+	for i := range hosts {
+		via := hosts[(first+i)%len(hosts)].Name
+		if via == target {
+			continue
+		}
+		conn, err := c.openTunnel(ctx, via, target)
+		if err == nil {
+			c.relayMu.Lock()
+			c.relayNext = (first + i) % len(hosts)
+			c.relayMu.Unlock()
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("no agent relays to %s: %w", target, errors.Join(errs...))
+}
+
+// hostAt is the declared host whose agent listens on addr.
+func (c *Client) hostAt(addr string) string {
+	for _, h := range c.Cluster.Hosts {
+		if net.JoinHostPort(h.Address, strconv.Itoa(c.Cluster.Agent.Port)) == addr {
+			return h.Name
+		}
+	}
+	return ""
+}
+
+// openTunnel asks via's agent for a tunnel to target's agent.
+func (c *Client) openTunnel(ctx context.Context, via, target string) (net.Conn, error) {
+	base, err := c.URL(via)
+	if err != nil {
+		return nil, err
+	}
+	h := c.Cluster.Host(via)
+	addr := net.JoinHostPort(h.Address, strconv.Itoa(c.Cluster.Agent.Port))
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("relay %s: %w", via, err)
+	}
+	conn := raw
+	if tlsOn(c.Cluster) {
+		cfg, err := c.clientTLS()
+		if err != nil {
+			raw.Close()
+			return nil, err
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = h.Address
+		cfg.NextProtos = []string{"http/1.1"} // a tunnel needs HTTP/1.1 (hijack)
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("relay %s: TLS: %w", via, err)
+		}
+		conn = tc
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	b, _ := json.Marshal(RelayRequest{Cluster: c.Cluster.Name, Host: target})
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/relay", bytes.NewReader(b))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Cluster.Agent.Token.Value())
+	req.Header.Set(ProtocolHeader, strconv.Itoa(ProtocolVersion))
+	req.Header.Set("Content-Type", "application/json")
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("relay %s: %w", via, err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("relay %s: %w", via, err)
+	}
+	if err := checkProtocol(via, resp); err != nil {
+		resp.Body.Close()
+		conn.Close()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		err := apiError(via, resp)
+		resp.Body.Close()
+		conn.Close()
+		return nil, err
+	}
+	resp.Body.Close()
+	_ = conn.SetDeadline(time.Time{})
+	return &tunnel{Conn: conn, r: br, via: via}, nil
+}
+
+// tunnel is a relayed connection: reads go through the reader that read
+// the relay's answer (it may hold the first bytes of the target's).
+type tunnel struct {
+	net.Conn
+	r   *bufio.Reader
+	via string
+}
+
+func (t *tunnel) Read(p []byte) (int, error) { return t.r.Read(p) }
