@@ -120,8 +120,15 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 		w.lastFailure = msg
 		return
 	}
-	fence, err := w.fenceOld(ctx, dead, f)
-	if err != nil {
+	late := releaseLate(f.Kind, w.agentSeesDown(dead))
+	var fence string
+	var err error
+	if late {
+		// No renewal from now on; its VIPs leave it in the plan, right
+		// before the new writer takes them.
+		w.leases.SetFenced(dead, true)
+		fence = lateFence
+	} else if fence, err = w.fenceOld(ctx, dead, f); err != nil {
 		msg := fmt.Sprintf("failover of %s to %s held: %v", dead, cand, err)
 		if w.lastFailure != msg {
 			w.log.Error("failover held: the old writer is not fenced", "host", dead, "error", err)
@@ -153,6 +160,9 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 	promoted := false
 	for attempt := 1; attempt <= 3 && !promoted; attempt++ {
 		live = w.freshLive(ctx, dead)
+		if late {
+			w.addHeld(live, dead)
+		}
 		if attempt == 1 {
 			// What the candidate holds once promoted (with what it fetches
 			// from a slave ahead of it): the old writer's own GTIDs beyond
@@ -162,7 +172,7 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 			}
 		}
 		p = plan.Failover(w.c, live, plan.FailoverOptions{
-			Dead: dead, Candidate: cand, Fenced: true, Now: w.cfg.Now().UTC(),
+			Dead: dead, Candidate: cand, Fenced: !late, Now: w.cfg.Now().UTC(),
 			Why: fmt.Sprintf("%s; %s; fenced: %s", why, choice.Explain(), fence),
 		})
 		if attempt == 1 {
@@ -171,6 +181,20 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 			w.save()
 		}
 		res = w.executeWith(ctx, "failover", p, dbs)
+		if late && releaseFailed(res, p, dead) {
+			// The old writer's agent did not release its VIPs (it stopped
+			// answering meanwhile): fence it the usual way, then move them.
+			late = false
+			if fence, err = w.fenceOld(ctx, dead, f); err != nil {
+				msg := fmt.Sprintf("failover of %s to %s held after its promotion: %v", dead, cand, err)
+				w.log.Error("failover held: the old writer is not fenced", "host", dead, "error", err)
+				w.event("%s", msg)
+				w.lastFailure = msg
+				return
+			}
+			w.log.Warn("old writer fenced", "host", dead, "how", fence, "took", time.Since(t0).Round(time.Millisecond))
+			continue
+		}
 		promoted = !res.hasFailed() && resultOf(res, cand+":"+string(plan.KindSetVariable)+":read_only") != apply.Failed
 		if p.HasErrors() {
 			break
@@ -218,6 +242,60 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 	if err := runHook(ctx, w.c.Monitor.PostFailover, env, time.Minute); err != nil {
 		w.log.Error("post_failover hook failed", "error", err)
 	}
+}
+
+// lateFence says how an old writer is fenced when releaseLate.
+const lateFence = "no more renewals, and its server is down (its own agent finds nothing listening); its VIPs stay until the new writer is writable, then leave it just before the new writer takes them"
+
+// releaseLate says whether the old writer keeps its VIPs until the new
+// writer is writable, then releases them right before the new writer takes
+// them (plan.Failover without Fenced), instead of being fenced first. Only
+// for a crash its own agent confirms: nothing listens on its server's port,
+// so it takes no write, and a restarted server comes up read_only (its
+// configuration, docs/fencing.md). Fencing first would leave the address on
+// no host for the whole promotion, and a client whose SYN goes to the old
+// host meanwhile waits for its connect timeout (Linux drops packets for an
+// address a host no longer has, without a reset); kept, it gets a refusal at
+// once and retries.
+func releaseLate(kind FaultKind, agentSeesDown bool) bool {
+	return kind == FaultCrash && agentSeesDown
+}
+
+// agentSeesDown: host's own agent answered lately and finds nothing
+// listening on its server's port.
+func (w *Watch) agentSeesDown(host string) bool {
+	if w.cfg.Agents == nil {
+		return false
+	}
+	f := w.facts.Get(host)
+	fresh := func(t time.Time) bool { return !t.IsZero() && time.Since(t) <= w.hostLostAfter() }
+	return f.Agent != nil && fresh(f.AgentOKAt) && f.Agent.Server != nil &&
+		time.Duration(f.Agent.Server.Age) <= w.hostLostAfter() && f.Agent.Server.State == agent.ProbeRefused
+}
+
+// addHeld makes live say host holds what the watch last granted it, beside
+// what its agent last reported, so the plan releases all of it.
+func (w *Watch) addHeld(live *topology.Live, host string) {
+	if live.VIPs == nil {
+		return
+	}
+	for _, r := range w.leases.Held(host) {
+		if !contains(live.VIPs[r.IP], host) {
+			live.VIPs[r.IP] = append(live.VIPs[r.IP], host)
+		}
+	}
+}
+
+// releaseFailed: a step releasing one of host's VIPs failed or did not run.
+func releaseFailed(res execResult, p *plan.Plan, host string) bool {
+	for _, s := range p.Steps {
+		if s.Kind == plan.KindReleaseVIP && s.Host == host {
+			if r := resultOf(res, s.ID); r == apply.Failed || r == apply.NotRun {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // writable reads whether host is writable now (a failover whose later steps

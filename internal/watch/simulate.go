@@ -204,7 +204,7 @@ func Simulate(in SimInput) (*Simulation, error) {
 	}
 	if in.Faults[in.Writer] == SimCut && sim.Verdict != WriterDead && c.Agent.Enabled {
 		lease := w.lease()
-		sim.Notes = append(sim.Notes, fmt.Sprintf("the monitor cannot renew %s's lease: a cut longer than the lease (%s) makes its agent fence it, and writes stop until the monitor reaches it again", in.Writer, lease))
+		sim.Notes = append(sim.Notes, fmt.Sprintf("the monitor renews %s's lease through another host's agent (relay); if no other agent reaches %s either, a cut longer than the lease (%s) makes its agent fence it, and writes stop until the monitor reaches it again", in.Writer, in.Writer, lease))
 	}
 	if !c.Agent.Enabled {
 		return sim, nil // without agents the watch places no VIP
@@ -276,8 +276,20 @@ func simFailover(w *Watch, sim *Simulation, in SimInput, states map[string]State
 	sim.Failover = true
 	// The plan is made on a fresh look at every host but the fenced old
 	// writer (freshLive), which is what live is.
+	late := releaseLate(FaultCrash, fault == SimCrash && agentReachable(before, dead))
+	if late && before.VIPs != nil {
+		// The VIPs it holds, from before the fault (live is after it).
+		if live.VIPs == nil {
+			live.VIPs = map[string][]string{}
+		}
+		for ip, holders := range before.VIPs {
+			if contains(holders, dead) && !contains(live.VIPs[ip], dead) {
+				live.VIPs[ip] = append(live.VIPs[ip], dead)
+			}
+		}
+	}
 	sim.Plan = plan.Failover(c, live, plan.FailoverOptions{
-		Dead: dead, Candidate: cand, Fenced: true, Now: in.Now.UTC(),
+		Dead: dead, Candidate: cand, Fenced: !late, Now: in.Now.UTC(),
 		Why: fmt.Sprintf("%s; %s; fenced: %s", sim.Why, choice.Explain(), fence),
 	})
 	for _, s := range sim.Plan.Steps {
@@ -390,11 +402,8 @@ func fenceOutlook(w *Watch, c *topology.Cluster, before *topology.Live, old stri
 	}
 	switch {
 	case agentWasUp && fault == SimCrash:
-		what := "its server is down (it restarts read_only)"
-		if len(vips) > 0 {
-			what = "drops " + strings.Join(vips, ", ") + "; " + what
-		}
-		return "its agent fences it now (" + what + ")", nil
+		// releaseLate: its own agent would find the server down.
+		return lateFence, nil
 	case agentWasUp && fault == SimFrozen:
 		how := "read_only tried for 300 ms, then SIGKILL of the server"
 		if c.Agent.Fence == topology.FenceReadOnly {

@@ -64,10 +64,10 @@ func TestSimulate(t *testing.T) {
 		vips      []string // "ip from->to"
 		lost      string
 	}{
-		{name: "writer crash: its agent confirms and fences, master2 promoted",
+		{name: "writer crash: its agent confirms, master2 promoted, the VIP leaves master1 just before master2 takes it",
 			faults: map[string]SimFault{"master1": SimCrash}, failover: true, verdict: WriterDead, kind: FaultCrash, candidate: "master2",
-			fence: "its agent fences it now (drops 10.0.0.100",
-			steps: []string{"master2:set_variable:read_only", "slave1:change_source:replica", "master2:assign_vip:10.0.0.100"},
+			fence: "its VIPs stay until the new writer is writable",
+			steps: []string{"master2:set_variable:read_only", "slave1:change_source:replica", "master1:release_vip:10.0.0.100", "master2:assign_vip:10.0.0.100"},
 			vips:  []string{"10.0.0.100 master1->master2"}},
 		{name: "writer frozen: its agent confirms and fences (SIGKILL)", faults: map[string]SimFault{"master1": SimFrozen},
 			failover: true, verdict: WriterDead, kind: FaultFrozen, candidate: "master2", fence: "then SIGKILL",
