@@ -131,3 +131,39 @@ func TestMySQLCheckFromInspection(t *testing.T) {
 		}
 	}
 }
+
+// serverDown decides whether a crashed writer keeps its VIPs until the new
+// writer is writable (releaseLate).
+func TestServerDown(t *testing.T) {
+	now := time.Now()
+	fresh := 750 * time.Millisecond
+	agentSays := func(state string, age time.Duration) *agent.Status {
+		return &agent.Status{Server: &agent.ServerHealth{State: state, Age: agent.Duration(age)}}
+	}
+	refusedWitness := map[string]WitnessFact{"slave1": {Server: agent.ProbeRefused, At: now}}
+	for _, tt := range []struct {
+		name string
+		f    HostFacts
+		want bool
+	}{
+		{"its agent finds the port closed", HostFacts{Agent: agentSays(agent.ProbeRefused, 0), AgentOKAt: now}, true},
+		{"its agent's look is old", HostFacts{Agent: agentSays(agent.ProbeRefused, time.Second), AgentOKAt: now}, false},
+		{"its agent does not answer", HostFacts{Agent: agentSays(agent.ProbeRefused, 0), AgentOKAt: now.Add(-time.Second)}, false},
+		{"no agent answer at all", HostFacts{Server: ServerFact{State: agent.ProbeRefused, At: now}, Witnesses: refusedWitness}, false},
+		{"agent not looked yet, the monitor and a witness refused", HostFacts{Agent: agentSays(agent.ProbeOK, 0), AgentOKAt: now,
+			Server: ServerFact{State: agent.ProbeRefused, At: now}, Witnesses: refusedWitness}, true},
+		{"the monitor refused, no witness", HostFacts{Agent: agentSays(agent.ProbeOK, 0), AgentOKAt: now,
+			Server: ServerFact{State: agent.ProbeRefused, At: now}}, false},
+		{"a witness refused, the monitor timed out", HostFacts{Agent: agentSays(agent.ProbeOK, 0), AgentOKAt: now,
+			Server: ServerFact{State: agent.ProbeTimeout, At: now}, Witnesses: refusedWitness}, false},
+		{"frozen: the agent finds it silent", HostFacts{Agent: agentSays(agent.ProbeFrozen, 0), AgentOKAt: now,
+			Server: ServerFact{State: agent.ProbeTimeout, At: now}}, false},
+	} {
+		if got := serverDown(tt.f, now, fresh); got != tt.want {
+			t.Errorf("%s: serverDown = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if releaseLate(FaultFrozen, true) || releaseLate(FaultHostLost, true) || !releaseLate(FaultCrash, true) || releaseLate(FaultCrash, false) {
+		t.Error("releaseLate: only a crash with its server down")
+	}
+}

@@ -261,16 +261,33 @@ func releaseLate(kind FaultKind, agentSeesDown bool) bool {
 	return kind == FaultCrash && agentSeesDown
 }
 
-// agentSeesDown: host's own agent answered lately and finds nothing
-// listening on its server's port.
+// agentSeesDown: host's own agent answers (it will release the VIPs), and
+// nothing listens on its server's port (serverDown).
 func (w *Watch) agentSeesDown(host string) bool {
-	if w.cfg.Agents == nil {
+	return w.cfg.Agents != nil && serverDown(w.facts.Get(host), time.Now(), w.hostLostAfter())
+}
+
+// serverDown: the host's agent answered within fresh, and nothing listens
+// on its server's port: the agent finds it so on the host itself, or the
+// monitor and a witness were both refused lately (the agent probes every
+// 100 ms and may not have looked since the crash).
+func serverDown(f HostFacts, now time.Time, fresh time.Duration) bool {
+	ok := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) <= fresh }
+	if f.Agent == nil || !ok(f.AgentOKAt) {
 		return false
 	}
-	f := w.facts.Get(host)
-	fresh := func(t time.Time) bool { return !t.IsZero() && time.Since(t) <= w.hostLostAfter() }
-	return f.Agent != nil && fresh(f.AgentOKAt) && f.Agent.Server != nil &&
-		time.Duration(f.Agent.Server.Age) <= w.hostLostAfter() && f.Agent.Server.State == agent.ProbeRefused
+	if s := f.Agent.Server; s != nil && time.Duration(s.Age) <= fresh && s.State == agent.ProbeRefused {
+		return true
+	}
+	if f.Server.State != agent.ProbeRefused || !ok(f.Server.At) {
+		return false
+	}
+	for _, wf := range f.Witnesses {
+		if wf.Server == agent.ProbeRefused && ok(wf.At) {
+			return true
+		}
+	}
+	return false
 }
 
 // addHeld makes live say host holds what the watch last granted it, beside
