@@ -93,12 +93,17 @@ func (c *WatchCmd) Run(g *Globals) error {
 			return &apply.Pool{Cluster: s.cluster, Timeouts: conn.Timeouts{Connect: 500 * time.Millisecond, Query: 10 * time.Second}}
 		},
 	}
+	// The watch, once made: OnPath tells it how each agent is reached.
+	var relayed *watch.Watch
 	if ac := s.agents(); ac != nil {
 		ac.Identity = pki.Monitor // with a tls block: the watch's certificate
 		// A monitor cut off from one host alone reaches its agent through
 		// another's, so that host keeps its lease (docs/watch.md, "Relay").
 		ac.Relay, ac.HedgeAfter = true, watch.RelayHedge(s.cluster)
 		ac.OnPath = func(host, via string) {
+			if relayed != nil {
+				relayed.AgentPath(host, via)
+			}
 			if via == "" {
 				g.Logger.Info("agent answers the monitor directly again", "host", host)
 				return
@@ -135,6 +140,7 @@ func (c *WatchCmd) Run(g *Globals) error {
 		listen, what = nd.Listen, "node "+nd.Name+"'s listen"
 	}
 	w := watch.New(cfg)
+	relayed = w
 
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

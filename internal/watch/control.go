@@ -575,6 +575,9 @@ func (w *Watch) agentWarning(host string, writer bool) string {
 	}
 	f := w.facts.Get(host)
 	if f.AgentErr == nil || f.AgentAt.IsZero() || f.AgentOKAt.After(f.AgentAt) {
+		if f.AgentVia != "" {
+			return fmt.Sprintf("the monitor reaches %s's agent only through %s's agent (relay): its own way to %s is lost; the lease goes through the relay", host, f.AgentVia, host)
+		}
 		return ""
 	}
 	// Only while its server answers: a host that is gone as a whole is the

@@ -64,6 +64,9 @@ type HostFacts struct {
 	AgentFailSince time.Time
 	// Witnesses: by witness host, the last answer about this host.
 	Witnesses map[string]WitnessFact
+	// AgentVia names the host whose agent relays to this host's agent while
+	// the monitor's own way to it is lost ("" direct).
+	AgentVia string
 }
 
 // ServerAnsweredAt is the last time the host's server answered the
@@ -86,6 +89,12 @@ func (f *HostFacts) LastContact() time.Time {
 		t = f.AgentOKAt
 	}
 	return t
+}
+
+// AgentPath records how the monitor reaches host's agent: through via's
+// agent (a relay, agent.Client.OnPath) or directly again (via "").
+func (w *Watch) AgentPath(host, via string) {
+	w.facts.update(host, func(f *HostFacts) { f.AgentVia = via })
 }
 
 // factStore holds every host's facts under its own lock (never the round's).

@@ -86,7 +86,12 @@ func setUp(t testing.TB) *cluster {
 	k.bin, k.cfg = labtest.StartAgents(t)
 	// As `mmm watch` makes it: a request that gets no direct answer is
 	// relayed through another host's agent.
-	k.agents = &agent.Client{Cluster: k.c, Timeout: time.Second, Relay: true, HedgeAfter: watch.RelayHedge(k.c)}
+	k.agents = &agent.Client{Cluster: k.c, Timeout: time.Second, Relay: true, HedgeAfter: watch.RelayHedge(k.c),
+		OnPath: func(host, via string) {
+			if w := k.w; w != nil {
+				w.AgentPath(host, via)
+			}
+		}}
 
 	ctx := context.Background()
 	a := &apply.Applier{
@@ -161,6 +166,15 @@ func render(r watch.Report) string {
 		fmt.Fprintf(&b, "  event %s %s\n", e.At.Format("15:04:05.000"), e.Message)
 	}
 	return b.String()
+}
+
+func hostReport(r watch.Report, host string) *watch.HostReport {
+	for i := range r.Hosts {
+		if r.Hosts[i].Name == host {
+			return &r.Hosts[i]
+		}
+	}
+	return nil
 }
 
 func state(r watch.Report, host string) watch.State {
@@ -260,6 +274,9 @@ func TestWatchLab(t *testing.T) {
 		}
 		if !relayed {
 			t.Error("no agent logged a relay to master1")
+		}
+		if hr := hostReport(r, "master1"); hr == nil || !strings.Contains(hr.Agent, "only through") {
+			t.Errorf("mmm show does not say master1's agent is reached through a relay:\n%s", render(r))
 		}
 		restore()
 		k.waitFor(20*time.Second, "writer master1 seen directly again", func(r watch.Report) bool {
