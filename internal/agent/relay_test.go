@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mysql-mmm/mmm/internal/pki"
 	"github.com/mysql-mmm/mmm/internal/topology"
 )
 
@@ -191,3 +192,72 @@ func TestRelayRefusals(t *testing.T) {
 }
 
 var _ = topology.RoleExclusive
+
+// serveTLSOn serves h's agent over its mutual TLS on addr.
+func serveTLSOn(t *testing.T, h *harness, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("listen %s: %v", addr, err)
+	}
+	cfg, err := h.agent.serverTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As mmm agent serves: HTTP/2 offered too (the relay must ask for 1.1).
+	srv := &http.Server{Handler: h.agent.Handler(), TLSConfig: cfg}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { srv.Close() })
+}
+
+// With a tls block the tunnel's far end is the target's own TLS: the
+// monitor's certificate and the token reach master1 unchanged through
+// slave1's agent; an operator may not open a relay.
+func TestRelayOverMutualTLS(t *testing.T) {
+	port := freePort(t)
+	p := strconv.Itoa(port)
+	dir := t.TempDir()
+	// The monitor's file (master1 at the address whose route it lost) is
+	// the one certificates are made from; the agents' files have master1's
+	// true address.
+	monitorView := testCluster()
+	monitorView.Agent.Port = port
+	monitorView.Host("master1").Address = "127.0.0.9"
+	monitorView.Host("master2").Address = "127.0.0.8"
+	monitorView.TLS.Dir = dir
+	if _, err := pki.Init(monitorView, dir, false); err != nil {
+		t.Fatal(err)
+	}
+	withTLS := func(c *Config) { c.Cluster.Agent.Port, c.Cluster.TLS.Dir = port, dir }
+	m1 := newHarness(t, "master1", withTLS)
+	m1.start(t)
+	serveTLSOn(t, m1, "127.0.0.1:"+p)
+	s1 := newHarness(t, "slave1", withTLS)
+	serveTLSOn(t, s1, "127.0.0.3:"+p)
+	silentListener(t, "127.0.0.9:"+p)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	mon := &Client{Cluster: monitorView, Identity: pki.Monitor, Relay: true, HedgeAfter: 50 * time.Millisecond}
+	st, err := mon.Status(ctx, "master1")
+	if err != nil {
+		t.Fatalf("status through the relay over TLS: %v", err)
+	}
+	st, err = mon.SetRoles(ctx, "master1", []RoleIP{{Role: "writer", IP: "192.0.2.100"}},
+		&Lease{TTL: Duration(time.Minute), Holder: "watch@test", Nonce: st.Nonce})
+	if err != nil || !st.Holds("192.0.2.100") {
+		t.Fatalf("grant through the relay over TLS: %+v, %v", st, err)
+	}
+	if !strings.Contains(s1.logs.String(), "relay opened") || !strings.Contains(s1.logs.String(), "who=monitor") {
+		t.Errorf("slave1's agent did not log the monitor's relay:\n%s", s1.logs.String())
+	}
+	op := &Client{Cluster: monitorView, Identity: pki.Operator, Relay: true, HedgeAfter: 50 * time.Millisecond}
+	octx, ocancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer ocancel()
+	if _, err := op.Status(octx, "master1"); err == nil {
+		t.Error("an operator's certificate opened a relay")
+	}
+	if !strings.Contains(s1.logs.String(), "may not call POST /v1/relay") {
+		t.Errorf("slave1's agent did not refuse the operator's relay:\n%s", s1.logs.String())
+	}
+}
