@@ -155,19 +155,20 @@ func (c *Client) hedgeAfter() time.Duration {
 	return 100 * time.Millisecond
 }
 
-// attempt is one way of sending a request and what came back.
+// attempt is a relayed copy of a request and what came back.
 type attempt struct {
 	resp   *http.Response
 	err    error
-	via    string // "" direct, else the relaying host
+	via    string // the relaying host
 	cancel context.CancelFunc
 }
 
 // send sends the request to host's agent directly and, when c.Relay and
 // the request is hedged, a copy through another host's agent if the direct
 // one has no answer within hedgeAfter or cannot connect. The first 200
-// wins; another answer wins only when no 200 can come any more. The
-// losers are cancelled.
+// wins (a relayed 200 cancels the direct attempt); another answer wins
+// only when no 200 comes. The common case, a direct answer in time, costs
+// one timer: the direct request runs on the caller's goroutine.
 func (c *Client) send(ctx context.Context, host, method, path string, body any) (*http.Response, string, error) {
 	hc, err := c.client()
 	if err != nil {
@@ -181,104 +182,107 @@ func (c *Client) send(ctx context.Context, host, method, path string, body any) 
 		resp, err := hc.Do(req)
 		return resp, "", err
 	}
-	results := make(chan attempt, 2)
-	start := func(via string, hc *http.Client) error {
-		actx, cancel := context.WithCancel(ctx)
-		req, err := c.request(actx, host, method, path, body)
-		if err != nil {
-			cancel()
-			return err
-		}
-		go func() {
-			resp, err := hc.Do(req)
-			if via == relayVia {
-				via = c.lastRelay()
-			}
-			results <- attempt{resp: resp, err: err, via: via, cancel: cancel}
-		}()
-		return nil
-	}
-	if err := start("", hc); err != nil {
+	// The direct attempt's context ends when a relayed 200 makes it moot,
+	// or when its answer is closed: cancelling it before the caller read
+	// the body would cost the kept connection.
+	dctx, dcancel := context.WithCancel(ctx)
+	req, err := c.request(dctx, host, method, path, body)
+	if err != nil {
+		dcancel()
 		return nil, "", err
 	}
-	pending, relayed := 1, false
-	relay := func() {
-		if relayed {
-			return
+	var mu sync.Mutex
+	var relayed chan attempt // made when the copy is sent
+	relay := func() chan attempt {
+		mu.Lock()
+		defer mu.Unlock()
+		if relayed != nil {
+			return relayed
 		}
-		relayed = true
-		rc, err := c.relayClient()
-		if err != nil || start(relayVia, rc) != nil {
-			return
-		}
-		pending++
-	}
-	timer := time.NewTimer(c.hedgeAfter())
-	defer timer.Stop()
-	var kept *attempt // a non-200 answer, kept while a 200 may still come
-	var grace <-chan time.Time
-	var firstErr error
-	for pending > 0 {
-		select {
-		case <-timer.C:
-			relay()
-			continue
-		case <-grace:
-			// The agent answered one copy: the other, if it reached the
-			// agent first, answers within about as long.
-			go drainLosers(results, pending)
-			return kept.resp, kept.via, nil
-		case a := <-results:
-			pending--
-			switch {
-			case a.err == nil && a.resp.StatusCode == http.StatusOK:
-				if kept != nil {
-					discard(kept)
-				}
-				go drainLosers(results, pending)
-				return a.resp, a.via, nil
-			case a.err == nil:
-				if kept == nil {
-					kept = &a
-					grace = time.After(c.hedgeAfter())
-				} else {
-					discard(&a)
-				}
-			default:
-				if firstErr == nil {
-					firstErr = a.err
-				}
-				a.cancel()
-				// Refused is an answer of the host itself (its agent is
-				// down): a relay would be refused as well.
-				if !errors.Is(a.err, syscall.ECONNREFUSED) && ctx.Err() == nil {
-					relay()
-				}
+		ch := make(chan attempt, 1)
+		relayed = ch
+		go func() {
+			rc, err := c.relayClient()
+			if err != nil {
+				ch <- attempt{err: err, cancel: func() {}}
+				return
 			}
+			actx, cancel := context.WithCancel(ctx)
+			rreq, err := c.request(actx, host, method, path, body)
+			if err != nil {
+				cancel()
+				ch <- attempt{err: err, cancel: func() {}}
+				return
+			}
+			resp, err := rc.Do(rreq)
+			if err == nil && resp.StatusCode == http.StatusOK {
+				dcancel() // the direct attempt cannot do better
+			}
+			ch <- attempt{resp: resp, err: err, via: c.lastRelay(), cancel: cancel}
+		}()
+		return ch
+	}
+	timer := time.AfterFunc(c.hedgeAfter(), func() { relay() })
+	resp, derr := hc.Do(req)
+	timer.Stop()
+	mu.Lock()
+	ch := relayed
+	mu.Unlock()
+	if derr == nil && resp.StatusCode == http.StatusOK {
+		if ch != nil {
+			go discardLater(ch)
 		}
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: dcancel}
+		return resp, "", nil
 	}
-	if kept != nil {
-		return kept.resp, kept.via, nil
+	if derr == nil {
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: dcancel}
+	} else {
+		dcancel()
 	}
-	return nil, "", firstErr
+	// Refused is an answer of the host itself (its agent is down): a relay
+	// would be refused as well.
+	if ch == nil && derr != nil && !errors.Is(derr, syscall.ECONNREFUSED) && ctx.Err() == nil {
+		ch = relay()
+	}
+	if ch == nil {
+		return resp, "", derr
+	}
+	var grace <-chan time.Time
+	if derr == nil {
+		// The agent answered the direct copy: the relayed one, if it got
+		// there first, answers within about as long.
+		grace = time.After(c.hedgeAfter())
+	}
+	select {
+	case a := <-ch:
+		if a.err == nil && (a.resp.StatusCode == http.StatusOK || derr != nil) {
+			if derr == nil {
+				resp.Body.Close()
+			}
+			return a.resp, a.via, nil
+		}
+		discard(&a)
+	case <-grace:
+		go discardLater(ch)
+	case <-ctx.Done():
+		go discardLater(ch)
+	}
+	return resp, "", derr
 }
 
 // discard closes an answer that lost.
 func discard(a *attempt) {
-	a.resp.Body.Close()
+	if a.resp != nil {
+		a.resp.Body.Close()
+	}
 	a.cancel()
 }
 
-// drainLosers closes the answers still to come.
-func drainLosers(results chan attempt, pending int) {
-	for ; pending > 0; pending-- {
-		a := <-results
-		if a.err == nil {
-			discard(&a)
-		} else {
-			a.cancel()
-		}
-	}
+// discardLater closes the relayed answer when it comes.
+func discardLater(ch chan attempt) {
+	a := <-ch
+	discard(&a)
 }
 
 // relayVia marks an attempt sent through a relay until it is known which
