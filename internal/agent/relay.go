@@ -285,10 +285,6 @@ func discardLater(ch chan attempt) {
 	discard(&a)
 }
 
-// relayVia marks an attempt sent through a relay until it is known which
-// host relayed it.
-const relayVia = "relay"
-
 // lastRelay names the host whose agent opened the last tunnel.
 func (c *Client) lastRelay() string {
 	c.relayMu.Lock()
