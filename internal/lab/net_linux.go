@@ -230,7 +230,9 @@ func deleteLink(name string) error {
 		}
 		return fmt.Errorf("link %s: %w", name, err)
 	}
-	if err := netlink.LinkDel(link); err != nil {
+	// ENODEV: it went meanwhile (a veth goes with its peer, whose namespace
+	// the kernel tears down asynchronously).
+	if err := netlink.LinkDel(link); err != nil && !errors.Is(err, syscall.ENODEV) {
 		return fmt.Errorf("delete link %s: %w", name, err)
 	}
 	return nil
