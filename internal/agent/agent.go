@@ -412,6 +412,14 @@ func forbidden(format string, args ...any) *requestError {
 	return &requestError{http.StatusForbidden, fmt.Sprintf(format, args...)}
 }
 
+// notOurCluster refuses a request naming another cluster than this agent's.
+func (a *Agent) notOurCluster(cluster string) *requestError {
+	if cluster == a.cluster.Name {
+		return nil
+	}
+	return forbidden("this agent serves cluster %q, not %q", a.cluster.Name, cluster)
+}
+
 // maxBody bounds a request body; a full role set is a few hundred bytes.
 const maxBody = 64 << 10
 
@@ -540,8 +548,8 @@ func (a *Agent) persist(epoch uint64, mode Mode, holder string) error {
 
 // validate checks a request against the file and returns the wanted VIPs.
 func (a *Agent) validate(req *SetRolesRequest) (map[netip.Addr]*topology.Role, *requestError) {
-	if req.Cluster != a.cluster.Name {
-		return nil, forbidden("this agent serves cluster %q, not %q", a.cluster.Name, req.Cluster)
+	if rerr := a.notOurCluster(req.Cluster); rerr != nil {
+		return nil, rerr
 	}
 	if req.Host != a.host.Name {
 		return nil, forbidden("this agent is host %q, not %q", a.host.Name, req.Host)

@@ -112,10 +112,11 @@ func (a *Agent) handleClone(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, http.StatusBadRequest, "malformed JSON: "+err.Error())
 		return
 	}
-	switch {
-	case req.Cluster != a.cluster.Name:
-		a.refuse(w, r, http.StatusForbidden, fmt.Sprintf("this agent serves cluster %q, not %q", a.cluster.Name, req.Cluster))
+	if rerr := a.notOurCluster(req.Cluster); rerr != nil {
+		a.refuse(w, r, rerr.code, rerr.msg)
 		return
+	}
+	switch {
 	case req.Host != a.host.Name:
 		a.refuse(w, r, http.StatusForbidden, fmt.Sprintf("this agent is host %q, not %q", a.host.Name, req.Host))
 		return

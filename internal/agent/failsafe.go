@@ -79,8 +79,8 @@ func (a *Agent) handleFailsafe(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, rerr.code, rerr.msg)
 		return
 	}
-	if req.Cluster != a.cluster.Name {
-		a.refuse(w, r, http.StatusForbidden, "this agent serves cluster "+strconv.Quote(a.cluster.Name)+", not "+strconv.Quote(req.Cluster))
+	if rerr := a.notOurCluster(req.Cluster); rerr != nil {
+		a.refuse(w, r, rerr.code, rerr.msg)
 		return
 	}
 	if a.cluster.Host(req.From) == nil {

@@ -243,8 +243,8 @@ func (a *Agent) handleFence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) fenceRequest(ctx context.Context, req *FenceRequest) (*Status, *requestError, error) {
-	if req.Cluster != a.cluster.Name {
-		return nil, forbidden("this agent serves cluster %q, not %q", a.cluster.Name, req.Cluster), nil
+	if rerr := a.notOurCluster(req.Cluster); rerr != nil {
+		return nil, rerr, nil
 	}
 	if req.Host != a.host.Name {
 		return nil, forbidden("this agent is host %q, not %q", a.host.Name, req.Host), nil
