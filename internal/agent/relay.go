@@ -215,8 +215,13 @@ func (c *Client) send(ctx context.Context, host, method, path string, body any) 
 				return
 			}
 			resp, err := rc.Do(rreq)
-			if err == nil && resp.StatusCode == http.StatusOK {
+			switch {
+			case err == nil && resp.StatusCode == http.StatusOK:
 				dcancel() // the direct attempt cannot do better
+			case err == nil:
+				// The agent refused this copy: the direct one, if it got
+				// there first, answers within about as long; then it is moot.
+				time.AfterFunc(c.hedgeAfter(), dcancel)
 			}
 			ch <- attempt{resp: resp, err: err, via: c.lastRelay(), cancel: cancel}
 		}()
@@ -254,8 +259,23 @@ func (c *Client) send(ctx context.Context, host, method, path string, body any) 
 		// there first, answers within about as long.
 		grace = time.After(c.hedgeAfter())
 	}
+	// An answer already in wins over a context that ended meanwhile.
+	var a attempt
+	var got bool
 	select {
-	case a := <-ch:
+	case a = <-ch:
+		got = true
+	default:
+		select {
+		case a = <-ch:
+			got = true
+		case <-grace:
+			go discardLater(ch)
+		case <-ctx.Done():
+			go discardLater(ch)
+		}
+	}
+	if got {
 		if a.err == nil && (a.resp.StatusCode == http.StatusOK || derr != nil) {
 			if derr == nil {
 				resp.Body.Close()
@@ -263,10 +283,6 @@ func (c *Client) send(ctx context.Context, host, method, path string, body any) 
 			return a.resp, a.via, nil
 		}
 		discard(&a)
-	case <-grace:
-		go discardLater(ch)
-	case <-ctx.Done():
-		go discardLater(ch)
 	}
 	return resp, "", derr
 }
