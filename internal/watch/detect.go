@@ -90,6 +90,11 @@ type Finding struct {
 	Verdict Verdict
 	Kind    FaultKind // for WriterDead
 	Why     string
+	// ServerDown: nothing listens on the writer's server port, seen by the
+	// monitor and confirmed from another side (its agent, a witness or the
+	// replicas lost it); a crash seen only as a timeout is not. The failover
+	// then keeps its VIPs until the new writer is writable (releaseLate).
+	ServerDown bool
 }
 
 // DetectInput is what the detector reads: the latest facts, nothing else.
@@ -149,24 +154,27 @@ func Detect(in DetectInput) Finding {
 	case serverFresh && f.Server.State == agent.ProbeRefused:
 		// Nothing listens: the process is gone (kill -9, crash, stopped).
 		var by []string
-		if local != "" && local != agent.ProbeOK {
+		agentSees := local != "" && local != agent.ProbeOK
+		replicasLost := len(in.ReplicasLost) > 0 && len(in.ReplicasSee) == 0
+		if agentSees {
 			by = append(by, "its agent ("+local+")")
 		}
 		if len(wRefused) > 0 {
 			by = append(by, "witnesses "+strings.Join(wRefused, ", "))
 		}
-		if len(in.ReplicasLost) > 0 && len(in.ReplicasSee) == 0 {
+		if replicasLost {
 			by = append(by, "replicas "+strings.Join(in.ReplicasLost, ", "))
 		}
 		if len(by) > 0 {
-			return Finding{WriterDead, FaultCrash, fmt.Sprintf("%s refuses connections (%s); confirmed by %s", in.Writer, f.Server.Detail, strings.Join(by, ", "))}
+			down := local == agent.ProbeRefused || len(wRefused) > 0 || replicasLost
+			return Finding{WriterDead, FaultCrash, fmt.Sprintf("%s refuses connections (%s); confirmed by %s", in.Writer, f.Server.Detail, strings.Join(by, ", ")), down}
 		}
 		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("%s refuses connections from the monitor; nobody confirms yet", in.Writer)}
 	case agentUp && (local == agent.ProbeFrozen || local == agent.ProbeTimeout) && f.Server.State != agent.ProbeOK &&
 		time.Duration(f.Agent.Server.Since) >= in.FrozenAfter:
-		return Finding{WriterDead, FaultFrozen, fmt.Sprintf("%s does not answer the monitor (%s) and its own agent confirms: the server is %s (%s)", in.Writer, orNo(f.Server.State), local, f.Agent.Server.Detail)}
+		return Finding{WriterDead, FaultFrozen, fmt.Sprintf("%s does not answer the monitor (%s) and its own agent confirms: the server is %s (%s)", in.Writer, orNo(f.Server.State), local, f.Agent.Server.Detail), false}
 	case agentUp && local == agent.ProbeRefused:
-		return Finding{WriterDead, FaultCrash, fmt.Sprintf("%s: its own agent finds the server down (%s)", in.Writer, f.Agent.Server.Detail)}
+		return Finding{WriterDead, FaultCrash, fmt.Sprintf("%s: its own agent finds the server down (%s)", in.Writer, f.Agent.Server.Detail), true}
 	}
 	silent := in.Now.Sub(f.LastContact())
 	// "for 2562047h47m16s" says nothing: a host never heard from by this
@@ -188,7 +196,7 @@ func Detect(in DetectInput) Finding {
 	case witnesses == 0:
 		return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("no answer from %s %s and no witness answers: the monitor may be the one cut off", in.Writer, silence)}
 	case majorityLost:
-		return Finding{WriterDead, FaultHostLost, fmt.Sprintf("no answer from %s or its agent %s, and witnesses %s cannot reach it either", in.Writer, silence, strings.Join(wLost, ", "))}
+		return Finding{WriterDead, FaultHostLost, fmt.Sprintf("no answer from %s or its agent %s, and witnesses %s cannot reach it either", in.Writer, silence, strings.Join(wLost, ", ")), false}
 	}
 	return Finding{Verdict: WriterUnreachable, Why: fmt.Sprintf("no answer from %s %s; witnesses split", in.Writer, silence)}
 }

@@ -132,38 +132,41 @@ func TestMySQLCheckFromInspection(t *testing.T) {
 	}
 }
 
-// serverDown decides whether a crashed writer keeps its VIPs until the new
-// writer is writable (releaseLate).
-func TestServerDown(t *testing.T) {
+// A crash keeps the old writer's VIPs until the new writer is writable
+// (releaseLate) when nothing listens on its port, seen from two sides, and
+// its agent answers; whichever side saw it first.
+func TestReleaseLate(t *testing.T) {
 	now := time.Now()
 	fresh := 750 * time.Millisecond
 	agentSays := func(state string, age time.Duration) *agent.Status {
 		return &agent.Status{Server: &agent.ServerHealth{State: state, Age: agent.Duration(age)}}
 	}
+	refused := ServerFact{State: agent.ProbeRefused, At: now, Detail: "connection refused"}
 	refusedWitness := map[string]WitnessFact{"slave1": {Server: agent.ProbeRefused, At: now}}
 	for _, tt := range []struct {
-		name string
-		f    HostFacts
-		want bool
+		name         string
+		f            HostFacts
+		lost         []string
+		agentAnswers bool
+		want         bool
 	}{
-		{"its agent finds the port closed", HostFacts{Agent: agentSays(agent.ProbeRefused, 0), AgentOKAt: now}, true},
-		{"its agent's look is old", HostFacts{Agent: agentSays(agent.ProbeRefused, time.Second), AgentOKAt: now}, false},
-		{"its agent does not answer", HostFacts{Agent: agentSays(agent.ProbeRefused, 0), AgentOKAt: now.Add(-time.Second)}, false},
-		{"no agent answer at all", HostFacts{Server: ServerFact{State: agent.ProbeRefused, At: now}, Witnesses: refusedWitness}, false},
-		{"agent not looked yet, the monitor and a witness refused", HostFacts{Agent: agentSays(agent.ProbeOK, 0), AgentOKAt: now,
-			Server: ServerFact{State: agent.ProbeRefused, At: now}, Witnesses: refusedWitness}, true},
-		{"the monitor refused, no witness", HostFacts{Agent: agentSays(agent.ProbeOK, 0), AgentOKAt: now,
-			Server: ServerFact{State: agent.ProbeRefused, At: now}}, false},
-		{"a witness refused, the monitor timed out", HostFacts{Agent: agentSays(agent.ProbeOK, 0), AgentOKAt: now,
-			Server: ServerFact{State: agent.ProbeTimeout, At: now}, Witnesses: refusedWitness}, false},
+		{"its agent finds the port closed", HostFacts{Agent: agentSays(agent.ProbeRefused, 0), AgentOKAt: now, Server: refused}, nil, true, true},
+		{"its agent finds the port closed, the monitor timed out", HostFacts{Agent: agentSays(agent.ProbeRefused, 0), AgentOKAt: now,
+			Server: ServerFact{State: agent.ProbeTimeout, At: now}}, nil, true, true},
+		{"agent not looked yet, a witness refused", HostFacts{Agent: agentSays(agent.ProbeOK, 0), AgentOKAt: now,
+			Server: refused, Witnesses: refusedWitness}, nil, true, true},
+		{"agent not looked yet, the replicas lost it", HostFacts{Agent: agentSays(agent.ProbeOK, 0), AgentOKAt: now, Server: refused},
+			[]string{"slave1", "slave2"}, true, true},
+		{"the monitor refused, nobody confirms", HostFacts{Agent: agentSays(agent.ProbeOK, 0), AgentOKAt: now, Server: refused}, nil, true, false},
+		{"the monitor refused, its agent sees a timeout", HostFacts{Agent: agentSays(agent.ProbeTimeout, 0), AgentOKAt: now, Server: refused}, nil, true, false},
+		{"down, but its agent does not answer", HostFacts{Server: refused, Witnesses: refusedWitness}, nil, false, false},
 		{"frozen: the agent finds it silent", HostFacts{Agent: agentSays(agent.ProbeFrozen, 0), AgentOKAt: now,
-			Server: ServerFact{State: agent.ProbeTimeout, At: now}}, false},
+			Server: ServerFact{State: agent.ProbeTimeout, At: now}}, nil, true, false},
 	} {
-		if got := serverDown(tt.f, now, fresh); got != tt.want {
-			t.Errorf("%s: serverDown = %v, want %v", tt.name, got, tt.want)
+		f := Detect(DetectInput{Now: now, Writer: "master1", Facts: tt.f, ReplicasLost: tt.lost,
+			HostLostAfter: fresh, Fresh: fresh, FrozenAfter: 0, Agents: true})
+		if got := releaseLate(f, tt.agentAnswers); got != tt.want {
+			t.Errorf("%s: releaseLate = %v, want %v (finding %s/%s %q, server down %v)", tt.name, got, tt.want, f.Verdict, f.Kind, f.Why, f.ServerDown)
 		}
-	}
-	if releaseLate(FaultFrozen, true) || releaseLate(FaultHostLost, true) || !releaseLate(FaultCrash, true) || releaseLate(FaultCrash, false) {
-		t.Error("releaseLate: only a crash with its server down")
 	}
 }

@@ -120,7 +120,7 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 		w.lastFailure = msg
 		return
 	}
-	late := releaseLate(f.Kind, w.agentSeesDown(dead))
+	late := releaseLate(f, w.agentAnswers(dead))
 	var fence string
 	var err error
 	if late {
@@ -245,49 +245,31 @@ func (w *Watch) failover(ctx context.Context, live *topology.Live, f Finding) {
 }
 
 // lateFence says how an old writer is fenced when releaseLate.
-const lateFence = "no more renewals, and its server is down (its own agent finds nothing listening); its VIPs stay until the new writer is writable, then leave it just before the new writer takes them"
+const lateFence = "no more renewals, and its server is down (nothing listens on its port); its VIPs stay until the new writer is writable, then leave it just before the new writer takes them"
 
 // releaseLate says whether the old writer keeps its VIPs until the new
 // writer is writable, then releases them right before the new writer takes
 // them (plan.Failover without Fenced), instead of being fenced first. Only
-// for a crash its own agent confirms: nothing listens on its server's port,
+// for a crash seen from two sides (Finding.ServerDown) whose agent answers
+// (it releases the VIPs when asked): nothing listens on its server's port,
 // so it takes no write, and a restarted server comes up read_only (its
 // configuration, docs/fencing.md). Fencing first would leave the address on
 // no host for the whole promotion, and a client whose SYN goes to the old
 // host meanwhile waits for its connect timeout (Linux drops packets for an
 // address a host no longer has, without a reset); kept, it gets a refusal at
 // once and retries.
-func releaseLate(kind FaultKind, agentSeesDown bool) bool {
-	return kind == FaultCrash && agentSeesDown
+//
+// The decision reads the finding, not how recently the agent itself probed
+// its server: the replicas or a witness often see the crash first, and mmm
+// simulate must predict the same path whichever side saw it first.
+func releaseLate(f Finding, agentAnswers bool) bool {
+	return f.Verdict == WriterDead && f.Kind == FaultCrash && f.ServerDown && agentAnswers
 }
 
-// agentSeesDown: host's own agent answers (it will release the VIPs), and
-// nothing listens on its server's port (serverDown).
-func (w *Watch) agentSeesDown(host string) bool {
-	return w.cfg.Agents != nil && serverDown(w.facts.Get(host), time.Now(), w.hostLostAfter())
-}
-
-// serverDown: the host's agent answered within fresh, and nothing listens
-// on its server's port: the agent finds it so on the host itself, or the
-// monitor and a witness were both refused lately (the agent probes every
-// 100 ms and may not have looked since the crash).
-func serverDown(f HostFacts, now time.Time, fresh time.Duration) bool {
-	ok := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) <= fresh }
-	if f.Agent == nil || !ok(f.AgentOKAt) {
-		return false
-	}
-	if s := f.Agent.Server; s != nil && time.Duration(s.Age) <= fresh && s.State == agent.ProbeRefused {
-		return true
-	}
-	if f.Server.State != agent.ProbeRefused || !ok(f.Server.At) {
-		return false
-	}
-	for _, wf := range f.Witnesses {
-		if wf.Server == agent.ProbeRefused && ok(wf.At) {
-			return true
-		}
-	}
-	return false
+// agentAnswers: host's agent answered within host_lost_after.
+func (w *Watch) agentAnswers(host string) bool {
+	f := w.facts.Get(host)
+	return w.cfg.Agents != nil && f.Agent != nil && !f.AgentOKAt.IsZero() && time.Since(f.AgentOKAt) <= w.hostLostAfter()
 }
 
 // addHeld makes live say host holds what the watch last granted it, beside

@@ -520,16 +520,22 @@ func TestWatchLab(t *testing.T) {
 
 	t.Run("old master back with an errant transaction: fenced, reported by GTID, kept out of ONLINE", func(t *testing.T) {
 		k.pids["master1"] = restartServer(t, whole, k.l, "master1")
-		db := adminDB(t, c, "master1")
 		// Written while isolated (no replication started), as root, which
 		// read_only does not stop: a transaction master2 never gets. The
 		// agent fences a restarted server by killing its client sessions,
-		// which may catch this one: write again on a new session then (a
-		// second errant row changes nothing below).
+		// which may catch this one, even while it connects: write again on a
+		// new session then (a second errant row changes nothing below).
+		var db *sql.DB
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err := db.ExecContext(ctx, "INSERT INTO shop.t (n) VALUES (-1000)")
+			var err error
+			if db == nil {
+				db, err = conn.Open(ctx, c.Host("master1"), conn.Timeouts{})
+			}
+			if err == nil {
+				_, err = db.ExecContext(ctx, "INSERT INTO shop.t (n) VALUES (-1000)")
+			}
 			cancel()
 			if err == nil {
 				break
@@ -546,9 +552,17 @@ func TestWatchLab(t *testing.T) {
 			t.Logf("write the errant row on master1: %v (again)", err)
 			time.Sleep(200 * time.Millisecond)
 		}
+		t.Cleanup(func() { db.Close() })
 		var errant string
-		if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&errant); err != nil {
-			t.Fatal(err)
+		for try := 1; ; try++ {
+			err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&errant)
+			if err == nil {
+				break
+			}
+			if try == 3 {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond) // a session the fence killed
 		}
 		r := k.waitFor(20*time.Second, "master1 reported with its errant GTID", func(r watch.Report) bool {
 			for _, h := range r.Hosts {

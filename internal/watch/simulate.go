@@ -170,13 +170,14 @@ func Simulate(in SimInput) (*Simulation, error) {
 
 	// Detection, as checkWriter's detect does it.
 	fault, writerFails := in.Faults[in.Writer]
+	var finding Finding
 	if writerFails {
-		f := detectSimulated(w, c, in, before, live, fault)
-		sim.Verdict, sim.Kind, sim.Why = f.Verdict, f.Kind, f.Why
+		finding = detectSimulated(w, c, in, before, live, fault)
+		sim.Verdict, sim.Kind, sim.Why = finding.Verdict, finding.Kind, finding.Why
 	}
 	newWriter := in.Writer
 	if sim.Verdict == WriterDead {
-		newWriter = simFailover(w, sim, in, states, before, live, fault)
+		newWriter = simFailover(w, sim, in, states, before, live, fault, finding)
 	}
 	if in.Mode != "" && in.Mode != ModeActive {
 		// A manual or passive watch reports and changes nothing; what an
@@ -231,7 +232,7 @@ func Simulate(in SimInput) (*Simulation, error) {
 
 // simFailover runs what failover does up to (not including) the fence and
 // the execution, and fills sim. It returns the writer afterwards.
-func simFailover(w *Watch, sim *Simulation, in SimInput, states map[string]State, before, live *topology.Live, fault SimFault) string {
+func simFailover(w *Watch, sim *Simulation, in SimInput, states map[string]State, before, live *topology.Live, fault SimFault, finding Finding) string {
 	c, dead := in.Cluster, in.Writer
 	writerPos := plan.Executed(before.Hosts[dead])
 	choice := ChooseCandidate(c, dead, states, live, writerPos)
@@ -267,7 +268,11 @@ func simFailover(w *Watch, sim *Simulation, in SimInput, states map[string]State
 		sim.NoFailover = msg
 		return dead
 	}
-	fence, err := fenceOutlook(w, c, before, dead, fault)
+	late := releaseLate(finding, c.Agent.Enabled && agentReachable(before, dead))
+	fence, err := lateFence, error(nil)
+	if !late {
+		fence, err = fenceOutlook(w, c, before, dead, fault)
+	}
 	if err != nil {
 		sim.NoFailover = fmt.Sprintf("failover of %s to %s held: %v", dead, cand, err)
 		return dead
@@ -276,7 +281,6 @@ func simFailover(w *Watch, sim *Simulation, in SimInput, states map[string]State
 	sim.Failover = true
 	// The plan is made on a fresh look at every host but the fenced old
 	// writer (freshLive), which is what live is.
-	late := releaseLate(FaultCrash, fault == SimCrash && agentReachable(before, dead))
 	if late && before.VIPs != nil {
 		// The VIPs it holds, from before the fault (live is after it).
 		if live.VIPs == nil {
@@ -402,8 +406,13 @@ func fenceOutlook(w *Watch, c *topology.Cluster, before *topology.Live, old stri
 	}
 	switch {
 	case agentWasUp && fault == SimCrash:
-		// releaseLate: its own agent would find the server down.
-		return lateFence, nil
+		// Not releaseLate (nobody else confirmed the crash): fenceOld asks
+		// its agent, which drops the VIPs of a server that is down.
+		how := "its server is down"
+		if len(vips) > 0 {
+			how = "drops " + strings.Join(vips, ", ") + "; " + how
+		}
+		return "its agent fences it now (" + how + ")", nil
 	case agentWasUp && fault == SimFrozen:
 		how := "read_only tried for 300 ms, then SIGKILL of the server"
 		if c.Agent.Fence == topology.FenceReadOnly {
