@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,6 +46,12 @@ func (c *WatchCmd) Run(g *Globals) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// The watch waits on the network. With one P the Go scheduler wakes no
+	// second thread for each answer, which was a third of an idle watch's
+	// CPU (docs/watch.md, "Cost"). GOMAXPROCS in the environment still rules.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 
 	// Each round inspects every host: a blackholed host must not hold a
 	// round up for the 2s connect default, or detection slows down with it.

@@ -507,7 +507,7 @@ func (w *Watch) Run(ctx context.Context) error {
 	if period <= 0 {
 		period = time.Second
 	}
-	t := time.NewTicker(period)
+	t := newTicker(period)
 	defer t.Stop()
 	var bg sync.WaitGroup
 	bg.Go(func() { w.renewLoop(ctx) })
@@ -533,6 +533,7 @@ func (w *Watch) Run(ctx context.Context) error {
 			w.mu.Unlock()
 			return nil
 		case <-t.C:
+			t.next()
 		case <-w.facts.kick:
 		}
 	}

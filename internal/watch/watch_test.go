@@ -461,3 +461,27 @@ func TestErrant(t *testing.T) {
 		t.Errorf("mysql errant = %q", e)
 	}
 }
+
+// The watch's periodic loops wake on the multiples of their period, so
+// loops with one period wake together; the wait is never zero (a loop
+// woken on the tick waits a whole period) nor longer than a period, also
+// after the wall clock stepped.
+func TestUntilTick(t *testing.T) {
+	p := 250 * time.Millisecond
+	base := time.Unix(1_800_000_000, 0) // a multiple of 250ms
+	for _, tt := range []struct {
+		at   time.Duration
+		want time.Duration
+	}{
+		{0, p},
+		{time.Nanosecond, p - time.Nanosecond},
+		{100 * time.Millisecond, 150 * time.Millisecond},
+		{249 * time.Millisecond, time.Millisecond},
+		{250 * time.Millisecond, p},
+		{-time.Hour - 10*time.Millisecond, 10 * time.Millisecond},
+	} {
+		if got := untilTick(p, base.Add(tt.at)); got != tt.want {
+			t.Errorf("untilTick(%s, base%+v) = %s, want %s", p, tt.at, got, tt.want)
+		}
+	}
+}
