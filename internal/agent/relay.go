@@ -182,7 +182,7 @@ func (c *Client) send(ctx context.Context, host, method, path string, body any) 
 		resp, err := hc.Do(req)
 		return resp, "", err
 	}
-	// The direct attempt's context ends when a relayed 200 makes it moot,
+	// The direct attempt's context ends when a relayed answer makes it moot,
 	// or when its answer is closed: cancelling it before the caller read
 	// the body would cost the kept connection.
 	dctx, dcancel := context.WithCancel(ctx)
@@ -191,12 +191,26 @@ func (c *Client) send(ctx context.Context, host, method, path string, body any) 
 		dcancel()
 		return nil, "", err
 	}
-	var mu sync.Mutex
-	var relayed chan attempt // made when the copy is sent
-	relay := func() chan attempt {
+	// Shared with the relayed copy's goroutine and the timers, under mu:
+	// directDone once the direct attempt returned (directOK: with a 200,
+	// which nothing may cancel any more); cut once the relayed side
+	// cancelled the direct attempt, whose answer then loses.
+	var (
+		mu                   sync.Mutex
+		relayed              chan attempt // made when the copy is sent
+		directDone, directOK bool
+		cut                  bool
+	)
+	cutDirect := func() { // with mu held
+		if !(directDone && directOK) {
+			cut = true
+			dcancel()
+		}
+	}
+	relay := func(hedge bool) chan attempt {
 		mu.Lock()
 		defer mu.Unlock()
-		if relayed != nil {
+		if relayed != nil || (hedge && directDone) {
 			return relayed
 		}
 		ch := make(chan attempt, 1)
@@ -217,23 +231,40 @@ func (c *Client) send(ctx context.Context, host, method, path string, body any) 
 			resp, err := rc.Do(rreq)
 			switch {
 			case err == nil && resp.StatusCode == http.StatusOK:
-				dcancel() // the direct attempt cannot do better
+				mu.Lock()
+				cutDirect() // the direct attempt cannot do better
+				mu.Unlock()
 			case err == nil:
 				// The agent refused this copy: the direct one, if it got
 				// there first, answers within about as long; then it is moot.
-				time.AfterFunc(c.hedgeAfter(), dcancel)
+				time.AfterFunc(c.hedgeAfter(), func() {
+					mu.Lock()
+					cutDirect()
+					mu.Unlock()
+				})
 			}
 			ch <- attempt{resp: resp, err: err, via: c.lastRelay(), cancel: cancel}
 		}()
 		return ch
 	}
-	timer := time.AfterFunc(c.hedgeAfter(), func() { relay() })
+	timer := time.AfterFunc(c.hedgeAfter(), func() { relay(true) })
 	resp, derr := hc.Do(req)
 	timer.Stop()
 	mu.Lock()
-	ch := relayed
+	directDone = true
+	directOK = derr == nil && resp.StatusCode == http.StatusOK && !cut
+	wasCut, ch := cut, relayed
 	mu.Unlock()
-	if derr == nil && resp.StatusCode == http.StatusOK {
+	if wasCut {
+		// The relayed answer came first and is on its way (it cut this one
+		// before it sent it): it wins.
+		if derr == nil {
+			resp.Body.Close()
+		}
+		a := <-ch
+		return a.resp, a.via, a.err
+	}
+	if directOK {
 		if ch != nil {
 			go discardLater(ch)
 		}
@@ -248,7 +279,7 @@ func (c *Client) send(ctx context.Context, host, method, path string, body any) 
 	// Refused is an answer of the host itself (its agent is down): a relay
 	// would be refused as well.
 	if ch == nil && derr != nil && !errors.Is(derr, syscall.ECONNREFUSED) && ctx.Err() == nil {
-		ch = relay()
+		ch = relay(false)
 	}
 	if ch == nil {
 		return resp, "", derr

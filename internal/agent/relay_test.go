@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -259,5 +262,103 @@ func TestRelayOverMutualTLS(t *testing.T) {
 	}
 	if !strings.Contains(s1.logs.String(), "may not call POST /v1/relay") {
 		t.Errorf("slave1's agent did not refuse the operator's relay:\n%s", s1.logs.String())
+	}
+}
+
+// delayProxy forwards addr to target, holding every chunk of the answers
+// for delay: a slow path. With bodyLag, an answer's body follows its
+// header that much later (a large answer on a slow link).
+func delayProxy(t *testing.T, addr, target string, delay, bodyLag time.Duration) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("listen %s: %v", addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() { _, _ = io.Copy(u, c) }()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := u.Read(buf)
+					if n > 0 {
+						time.Sleep(delay)
+						chunk := buf[:n]
+						if i := bytes.Index(chunk, []byte("\r\n\r\n")); bodyLag > 0 && i >= 0 {
+							if _, werr := c.Write(chunk[:i+4]); werr != nil {
+								return
+							}
+							time.Sleep(bodyLag)
+							chunk = chunk[i+4:]
+						}
+						if _, werr := c.Write(chunk); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+}
+
+// A direct answer that came first stays whole when the relayed copy's 200
+// comes after it, while the caller still reads it: the relayed side cuts
+// the direct attempt only while that one has not answered.
+func TestRelayLateCopyLeavesTheDirectAnswerWhole(t *testing.T) {
+	port := freePort(t)
+	p := strconv.Itoa(port)
+	withPort := func(c *Config) { c.Cluster.Agent.Port = port }
+	m1 := newHarness(t, "master1", withPort)
+	m1.start(t)
+	serveOn(t, m1, "127.0.0.1:"+p)
+	s1 := newHarness(t, "slave1", withPort)
+	serveOn(t, s1, "127.0.0.3:"+p)
+	// The monitor reaches master1 slowly (past the hedge), its answers'
+	// bodies later still; slave1 more slowly: the direct answer's header
+	// comes first, the relayed 200 while the direct body is on its way.
+	delayProxy(t, "127.0.0.9:"+p, "127.0.0.1:"+p, 60*time.Millisecond, 400*time.Millisecond)
+	delayProxy(t, "127.0.0.10:"+p, "127.0.0.3:"+p, 80*time.Millisecond, 0)
+	cluster := testCluster()
+	cluster.Agent.Port = port
+	cluster.Host("master1").Address = "127.0.0.9"
+	cluster.Host("slave1").Address = "127.0.0.10"
+	cluster.Host("master2").Address = "127.0.0.8"
+	c := &Client{Cluster: cluster, Relay: true, HedgeAfter: 20 * time.Millisecond}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, via, err := c.send(ctx, "master1", http.MethodGet, "/v1/status", nil)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	defer resp.Body.Close()
+	if via != "" || resp.StatusCode != http.StatusOK {
+		t.Fatalf("got %d via %q, want the direct 200 first", resp.StatusCode, via)
+	}
+	// The relayed copy answers (its tunnel's two round trips through the
+	// slower path end about 250 ms in) before the direct body came.
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("read the direct answer after the relayed copy came: %v", err)
+	}
+	if st.Host != "master1" {
+		t.Errorf("status: %+v", st)
+	}
+	if !strings.Contains(s1.logs.String(), "relay opened") {
+		t.Errorf("the relayed copy was never sent (slave1's log):\n%s", s1.logs.String())
 	}
 }
